@@ -1,0 +1,3 @@
+from slocli.cli.app import main
+
+main()

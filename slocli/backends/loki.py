@@ -1,0 +1,189 @@
+"""Loki HTTP API client: log queries with complete paging.
+
+Loki stops after ``limit`` entries and sets no flag (``readStreams`` in
+grafana/loki ``pkg/logql/engine.go``), so a page that comes back full may have
+more behind it. ``LokiClient.query_logs`` pages forward until a page comes back
+short. The next page starts at the last timestamp seen, because ``start`` is
+inclusive and more entries may share that nanosecond; entries repeated across
+the boundary are dropped on (timestamp, stream labels, line). logcli compares
+the line alone, which loses entries when two streams log the same line in the
+same nanosecond.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict
+
+from slocli.backends.http import BackendHTTP
+from slocli.core.timewindow import TimeWindow
+from slocli.errors import BackendError, BackendResponseError
+
+# Loki's default max_query_length is 30d1h (limits_config); longer windows are
+# split into pieces no longer than this.
+MAX_QUERY_LENGTH = timedelta(hours=720)
+
+# Loki's default max_entries_limit_per_query; a larger `limit` is rejected with 400.
+MAX_ENTRIES_LIMIT = 5000
+
+
+class LogEntry(BaseModel):
+    """One log line with all its labels: stream labels, structured metadata and
+    labels extracted by parser stages, merged as Loki merges them by default."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ts_ns: int
+    labels: dict[str, str]
+    line: str
+
+    def key(self) -> tuple[int, tuple[tuple[str, str], ...], str]:
+        return (self.ts_ns, tuple(sorted(self.labels.items())), self.line)
+
+
+@dataclass
+class LogQueryResult:
+    entries: list[LogEntry] = field(default_factory=list)
+    complete: bool = True
+    # Set when paging stopped at the caller's cap while a full page was pending.
+    stopped_at_cap: int | None = None
+    requests: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def _split_window(window: TimeWindow) -> Iterator[TimeWindow]:
+    start = window.start
+    while start < window.end:
+        end = min(window.end, start + MAX_QUERY_LENGTH)
+        yield TimeWindow(start=start, end=end)
+        start = end
+
+
+class LokiClient:
+    def __init__(self, http: BackendHTTP) -> None:
+        self.http = http
+
+    def _invalid(self, problem: str) -> BackendResponseError:
+        url = f"{self.http.base_url}/loki/api/v1/query_range"
+        return BackendResponseError(
+            f"Loki returned an invalid response ({problem}), for GET {url}; "
+            "check that the URL points at Loki's HTTP API",
+            backend="Loki",
+            url=url,
+        )
+
+    def _page(
+        self, query: str, start_ns: int, end_ns: int, limit: int
+    ) -> tuple[list[LogEntry], list[str]]:
+        body = self.http.get_json(
+            "/loki/api/v1/query_range",
+            {
+                "query": query,
+                "start": str(start_ns),
+                "end": str(end_ns),
+                "limit": str(limit),
+                "direction": "forward",
+            },
+        )
+        if not isinstance(body, dict) or body.get("status") != "success":
+            raise self._invalid("the status is not success")
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise self._invalid("data is missing")
+        if data.get("resultType") != "streams":
+            raise self._invalid(
+                f"resultType is {data.get('resultType')!r}, expected streams; the "
+                "query must be a log query, not a metric query"
+            )
+        entries: list[LogEntry] = []
+        try:
+            for stream in data.get("result") or []:
+                labels = dict(stream.get("stream") or {})
+                for value in stream.get("values") or []:
+                    entry_labels = labels
+                    if len(value) > 2 and isinstance(value[2], dict):
+                        # categorize-labels form: metadata and parsed labels apart
+                        entry_labels = {
+                            **labels,
+                            **(value[2].get("structuredMetadata") or {}),
+                            **(value[2].get("parsed") or {}),
+                        }
+                    entries.append(
+                        LogEntry(
+                            ts_ns=int(value[0]), labels=entry_labels, line=str(value[1])
+                        )
+                    )
+        except (TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise self._invalid(str(exc)) from None
+        warnings = [str(w) for w in body.get("warnings") or []]
+        return entries, warnings
+
+    def query_logs(
+        self,
+        query: str,
+        window: TimeWindow,
+        *,
+        page_size: int = 1000,
+        max_entries: int | None = None,
+    ) -> LogQueryResult:
+        """Fetch every entry matching a log query in [start, end), oldest first.
+
+        With ``max_entries`` set, paging stops once that many entries are held
+        and ``complete`` is False when more may exist.
+        """
+        result = LogQueryResult()
+        seen: set[tuple[int, tuple[tuple[str, str], ...], str]] = set()
+        for piece in _split_window(window):
+            if not self._page_window(
+                query, piece, page_size, max_entries, result, seen
+            ):
+                break
+        result.entries.sort(key=lambda e: (e.ts_ns, sorted(e.labels.items()), e.line))
+        return result
+
+    def _page_window(
+        self,
+        query: str,
+        window: TimeWindow,
+        page_size: int,
+        max_entries: int | None,
+        result: LogQueryResult,
+        seen: set[tuple[int, tuple[tuple[str, str], ...], str]],
+    ) -> bool:
+        """Page through one window; returns False when the caller's cap stopped it."""
+        start_ns, end_ns = window.start_ns, window.end_ns
+        limit = page_size
+        while True:
+            entries, warnings = self._page(query, start_ns, end_ns, limit)
+            result.requests += 1
+            result.warnings.extend(warnings)
+            for entry in entries:
+                key = entry.key()
+                if key not in seen:
+                    seen.add(key)
+                    result.entries.append(entry)
+            if len(entries) < limit:
+                return True  # a short page: nothing more in this window
+            last_ts = max(entry.ts_ns for entry in entries)
+            if max_entries is not None and len(result.entries) >= max_entries:
+                result.complete = False
+                result.stopped_at_cap = max_entries
+                return False
+            if last_ts == start_ns:
+                # The whole page shares one timestamp, so starting the next page
+                # there returns the same page. Ask for more entries at once.
+                if limit >= MAX_ENTRIES_LIMIT:
+                    raise BackendError(
+                        f"Loki holds more than {MAX_ENTRIES_LIMIT} entries at one "
+                        f"timestamp ({last_ts} ns) for query {query}; they cannot be "
+                        "paged: narrow the stream selector",
+                        backend="Loki",
+                        url=f"{self.http.base_url}/loki/api/v1/query_range",
+                    )
+                limit = min(MAX_ENTRIES_LIMIT, limit * 2)
+                continue
+            start_ns = last_ts
+            limit = page_size

@@ -1,0 +1,238 @@
+"""Building LogQL, TraceQL and PromQL from the configuration.
+
+Every value placed in a query goes through ``slocli.core.escape``: a context
+key is opaque and may hold quotes, backslashes or backticks.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from slocli.config import LatencyObjective, LogsShape, MetricsShape, ObjectivesConfig
+from slocli.core.durations import format_prometheus_duration
+from slocli.core.escape import (
+    check_label_name,
+    logql_string,
+    re2_escape,
+    traceql_attribute,
+    traceql_string,
+)
+
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+# Characters that a JSON encoder may escape (Go's also escapes <, > and &). A
+# key holding one of them is written differently in the raw line, so a raw
+# line filter on it could miss the line.
+_JSON_ESCAPED = set('"\\<>&') | {chr(c) for c in range(0x20)} | {"\x7f"}
+
+
+def _format_number(value: float) -> str:
+    text = f"{value:.9f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def duration_filter(field: str, threshold: timedelta, unit: str | None) -> str:
+    """A LogQL label filter that keeps lines whose duration field exceeds a threshold.
+
+    Go duration strings compare against a duration literal; plain numbers
+    compare against the threshold in the configured unit.
+    """
+    name = check_label_name(field)
+    seconds = threshold.total_seconds()
+    if unit is None:
+        return f"{name} > {format_logql_duration(seconds)}"
+    return f"{name} > {_format_number(seconds / _UNIT_SECONDS[unit])}"
+
+
+def format_logql_duration(seconds: float) -> str:
+    """Write seconds as a LogQL duration literal with a whole number and one unit."""
+    nanoseconds = round(seconds * 1e9)
+    for unit, size in (
+        ("h", 3600 * 10**9),
+        ("m", 60 * 10**9),
+        ("s", 10**9),
+        ("ms", 10**6),
+        ("us", 10**3),
+    ):
+        if nanoseconds % size == 0:
+            return f"{nanoseconds // size}{unit}"
+    return f"{nanoseconds}ns"
+
+
+def _method_filter(field: str, method: str) -> str:
+    # Match a bare method name (GetRecord) against bare or full-path values
+    # (/pkg.Service/GetRecord), and a full path exactly.
+    name = check_label_name(field)
+    if "/" in method:
+        return f"{name}={logql_string(method)}"
+    return f"{name}=~{logql_string('(.*/)?' + re2_escape(method))}"
+
+
+def _base(logs: LogsShape) -> str:
+    return f"{logs.selector} | {logs.parser}"
+
+
+def api_misses_query(
+    logs: LogsShape, objectives: ObjectivesConfig, method: str | None = None
+) -> str:
+    """LogQL for API requests that were slow or failed.
+
+    The server-side filter narrows the lines; the client classifies each line
+    again, so a line the filter lets through by mistake is not a miss.
+    """
+    fields = logs.fields
+    stages = [_base(logs)]
+    if fields.kind:
+        stages.append(f"{check_label_name(fields.kind)}={logql_string(logs.api_kind)}")
+    if method:
+        stages.append(_method_filter(fields.method, method))
+    conditions = [
+        duration_filter(
+            fields.latency, objectives.api_latency.threshold, logs.duration_unit
+        )
+    ]
+    codes = objectives.api_availability.failure_codes
+    if codes:
+        alternatives = "|".join(re2_escape(code) for code in codes)
+        conditions.append(
+            f"{check_label_name(fields.code)}=~{logql_string(alternatives)}"
+        )
+    stages.append(" or ".join(conditions))
+    return " | ".join(stages)
+
+
+def queue_misses_query(
+    logs: LogsShape, objectives: ObjectivesConfig, entry_type: str | None = None
+) -> str:
+    """LogQL for queue entries slower than the loosest-fitting objective.
+
+    Entry types have objectives of their own, so the server filter uses the
+    smallest threshold and the client applies each type's threshold.
+    """
+    fields = logs.fields
+    queue = objectives.queue_latency
+    stages = [_base(logs)]
+    if fields.kind:
+        stages.append(
+            f"{check_label_name(fields.kind)}={logql_string(logs.queue_kind)}"
+        )
+    if entry_type:
+        stages.append(
+            f"{check_label_name(fields.entry_type)}={logql_string(entry_type)}"
+        )
+        threshold = queue.for_type(entry_type).threshold
+    else:
+        threshold = min(
+            [queue.default.threshold, *(o.threshold for o in queue.types.values())]
+        )
+    stages.append(duration_filter(fields.run_time, threshold, logs.duration_unit))
+    return " | ".join(stages)
+
+
+def unparsed_lines_query(logs: LogsShape) -> str:
+    """LogQL for lines the parser stage could not read.
+
+    The json and logfmt stages mark such lines with ``__error__``. The pattern
+    and regexp stages mark nothing, so a line without the latency field counts.
+    """
+    parser = logs.parser.split(None, 1)[0]
+    if parser in ("json", "logfmt"):
+        return f'{_base(logs)} | __error__!=""'
+    return f'{_base(logs)} | {check_label_name(logs.fields.latency)}=""'
+
+
+def context_key_query(logs: LogsShape, key: str) -> str:
+    """LogQL for every line that carries one context key."""
+    field = check_label_name(logs.fields.context_key)
+    prefix = logs.selector
+    if not (set(key) & _JSON_ESCAPED) and key.isprintable():
+        # A raw line filter first lets Loki skip most lines before parsing.
+        prefix = f"{logs.selector} |= {logql_string(key)}"
+    return f"{prefix} | {logs.parser} | {field}={logql_string(key)}"
+
+
+def context_key_traceql(attribute: str, key: str) -> str:
+    return f"{{ {traceql_attribute(attribute)} = {traceql_string(key)} }}"
+
+
+# PromQL ---------------------------------------------------------------------
+
+
+def _selector(metric: str, metrics: MetricsShape, *extra: str) -> str:
+    matchers = [m for m in (metrics.matchers.strip(), *extra) if m]
+    return f"{metric}{{{', '.join(matchers)}}}"
+
+
+def _code_matcher(metrics: MetricsShape, codes: tuple[str, ...]) -> str:
+    alternatives = "|".join(re2_escape(code) for code in codes)
+    # PromQL string literals follow the same Go rules as LogQL's.
+    return f"{check_label_name(metrics.code_label)}=~{logql_string(alternatives)}"
+
+
+def _method_matcher(metrics: MetricsShape, method: str | None) -> str:
+    if not method:
+        return ""
+    bare = method.rsplit("/", 1)[-1]
+    pattern = "(.*/)?" + re2_escape(bare)
+    return f"{check_label_name(metrics.method_label)}=~{logql_string(pattern)}"
+
+
+def promql_requests(
+    metrics: MetricsShape,
+    window: timedelta,
+    *,
+    by: tuple[str, ...] = (),
+    method: str | None = None,
+) -> str:
+    selector = _selector(
+        metrics.handled_total, metrics, _method_matcher(metrics, method)
+    )
+    return _sum_increase(selector, window, by)
+
+
+def promql_failures(
+    metrics: MetricsShape,
+    codes: tuple[str, ...],
+    window: timedelta,
+    *,
+    by: tuple[str, ...] = (),
+    method: str | None = None,
+) -> str:
+    selector = _selector(
+        metrics.handled_total,
+        metrics,
+        _code_matcher(metrics, codes),
+        _method_matcher(metrics, method),
+    )
+    return _sum_increase(selector, window, by)
+
+
+def promql_latency_buckets(
+    metrics: MetricsShape,
+    window: timedelta,
+    *,
+    by: tuple[str, ...] = (),
+    method: str | None = None,
+) -> str:
+    """Bucket counts by ``le``, so the client can pick the threshold's bucket
+    by numeric value (``le`` reads ``1`` or ``1.0`` depending on the ingestion path)."""
+    selector = _selector(
+        f"{metrics.latency_histogram}_bucket", metrics, _method_matcher(metrics, method)
+    )
+    return _sum_increase(selector, window, (*by, "le"))
+
+
+def promql_queue_buckets(metrics: MetricsShape, window: timedelta) -> str:
+    selector = _selector(f"{metrics.queue_histogram}_bucket", metrics)
+    return _sum_increase(
+        selector, window, (check_label_name(metrics.queue_type_label), "le")
+    )
+
+
+def _sum_increase(selector: str, window: timedelta, by: tuple[str, ...]) -> str:
+    grouping = f" by ({', '.join(check_label_name(b) for b in by)})" if by else ""
+    return f"sum{grouping} (increase({selector}[{format_prometheus_duration(window)}]))"
+
+
+def threshold_in_unit(objective: LatencyObjective, unit: str) -> float:
+    return objective.threshold.total_seconds() / _UNIT_SECONDS[unit]

@@ -1,0 +1,277 @@
+"""Stitching log lines and trace spans of one context key into a timeline.
+
+Rows are ordered by start time. A span sits under its parent span; a log line
+that names a trace sits under that trace's root span; everything else is at the
+top level. Spans whose parent never reached Tempo (a partial trace) sit under
+a placeholder row, and the trace is marked partial.
+
+The step that took longest is the span with the largest self time: its
+duration less the time covered by its child spans. That points at where the
+time went, where the longest span overall would always be the root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from slocli.backends.tempo import SpanModel, TraceModel
+
+# grpc-go codes.Code values, for spans that record rpc.grpc.status_code as int.
+GRPC_CODE_NAMES = [
+    "OK",
+    "Canceled",
+    "Unknown",
+    "InvalidArgument",
+    "DeadlineExceeded",
+    "NotFound",
+    "AlreadyExists",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "FailedPrecondition",
+    "Aborted",
+    "OutOfRange",
+    "Unimplemented",
+    "Internal",
+    "Unavailable",
+    "DataLoss",
+    "Unauthenticated",
+]
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    ts_ns: int  # when the request or entry finished, as logged
+    kind: str  # api, queue, or what the kind field held
+    name: str  # method or entry type
+    code: str | None
+    duration_s: float | None
+    trace_id: str | None
+    fields: Mapping[str, str]
+    line: str
+
+    @property
+    def start_ns(self) -> int:
+        if self.duration_s is None:
+            return self.ts_ns
+        return self.ts_ns - round(self.duration_s * 1e9)
+
+
+@dataclass
+class TimelineRow:
+    kind: str  # "span", "log" or "placeholder"
+    depth: int
+    start_ns: int
+    end_ns: int
+    name: str
+    service: str | None = None
+    code: str | None = None
+    status: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    parent_span_id: str | None = None
+    self_time_s: float | None = None
+    longest: bool = False
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e9
+
+
+@dataclass
+class TraceInfo:
+    trace_id: str
+    span_count: int
+    partial: bool
+    found: bool
+    note: str | None = None
+
+
+@dataclass
+class Timeline:
+    context_key: str
+    rows: list[TimelineRow]
+    traces: list[TraceInfo]
+    log_count: int
+
+    @property
+    def start_ns(self) -> int:
+        return min((r.start_ns for r in self.rows), default=0)
+
+    @property
+    def end_ns(self) -> int:
+        return max((r.end_ns for r in self.rows), default=0)
+
+
+@dataclass
+class _Node:
+    row: TimelineRow
+    children: list[_Node] = field(default_factory=list)
+
+
+def span_code(span: SpanModel) -> str | None:
+    """The gRPC code a span recorded, by name; None when it recorded none."""
+    for key in ("rpc.grpc.status_code", "rpc.status_code", "grpc.code"):
+        value = span.attributes.get(key)
+        if isinstance(value, int) and 0 <= value < len(GRPC_CODE_NAMES):
+            return GRPC_CODE_NAMES[value]
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _union_seconds(intervals: Iterable[tuple[int, int]]) -> float:
+    total = 0
+    current_start = current_end = None
+    for start, end in sorted(intervals):
+        if current_end is None or start > current_end:
+            if current_end is not None and current_start is not None:
+                total += current_end - current_start
+            current_start, current_end = start, end
+        else:
+            current_end = max(current_end, end)
+    if current_end is not None and current_start is not None:
+        total += current_end - current_start
+    return total / 1e9
+
+
+def _trace_nodes(trace: TraceModel) -> tuple[list[_Node], bool]:
+    """Build the span tree of one trace; returns its top nodes and whether it is partial."""
+    nodes = {
+        span.span_id: _Node(
+            TimelineRow(
+                kind="span",
+                depth=0,
+                start_ns=span.start_ns,
+                end_ns=max(span.end_ns, span.start_ns),
+                name=span.name,
+                service=span.service_name,
+                code=span_code(span),
+                status=span.status,
+                trace_id=trace.trace_id,
+                span_id=span.span_id,
+                parent_span_id=span.parent_span_id,
+                fields={"status_message": span.status_message}
+                if span.status_message
+                else {},
+            )
+        )
+        for span in trace.spans
+    }
+    roots: list[_Node] = []
+    orphans: list[_Node] = []
+    for span in trace.spans:
+        node = nodes[span.span_id]
+        if span.parent_span_id is None:
+            roots.append(node)
+        elif span.parent_span_id in nodes:
+            nodes[span.parent_span_id].children.append(node)
+        else:
+            orphans.append(node)
+    for node in nodes.values():
+        child_time = _union_seconds(
+            (c.row.start_ns, c.row.end_ns) for c in node.children
+        )
+        node.row.self_time_s = max(0.0, node.row.duration_s - child_time)
+    if orphans:
+        placeholder = _Node(
+            TimelineRow(
+                kind="placeholder",
+                depth=0,
+                start_ns=min(o.row.start_ns for o in orphans),
+                end_ns=max(o.row.end_ns for o in orphans),
+                name="(parent span missing from Tempo)",
+                trace_id=trace.trace_id,
+            ),
+            children=orphans,
+        )
+        roots.append(placeholder)
+    return roots, bool(orphans) or trace.partial_reason is not None
+
+
+def _log_row(event: LogEvent) -> TimelineRow:
+    return TimelineRow(
+        kind="log",
+        depth=0,
+        start_ns=event.start_ns,
+        end_ns=event.ts_ns,
+        name=f"{event.kind} {event.name}".strip(),
+        code=event.code,
+        trace_id=event.trace_id,
+        fields=dict(event.fields),
+    )
+
+
+def build_timeline(
+    context_key: str,
+    events: Iterable[LogEvent],
+    traces: Iterable[TraceModel],
+    missing_trace_ids: Iterable[str] = (),
+) -> Timeline:
+    events = sorted(events, key=lambda e: (e.ts_ns, e.name))
+    top: list[_Node] = []
+    trace_infos: list[TraceInfo] = []
+    attach_to: dict[str, _Node] = {}
+    for trace in traces:
+        roots, partial = _trace_nodes(trace)
+        top.extend(roots)
+        if roots:
+            # Log lines attach to the real root when there is one.
+            attach_to[trace.trace_id] = next(
+                (r for r in roots if r.row.kind == "span"), roots[0]
+            )
+        note = trace.partial_reason
+        if partial and note is None:
+            note = "some spans' parents are missing"
+        trace_infos.append(
+            TraceInfo(
+                trace.trace_id, len(trace.spans), partial=partial, found=True, note=note
+            )
+        )
+    for trace_id in missing_trace_ids:
+        trace_infos.append(
+            TraceInfo(
+                trace_id, 0, partial=False, found=False, note="not found in Tempo"
+            )
+        )
+
+    for event in events:
+        node = _Node(_log_row(event))
+        parent = attach_to.get(event.trace_id or "")
+        if parent is not None:
+            parent.children.append(node)
+        else:
+            top.append(node)
+
+    rows: list[TimelineRow] = []
+
+    def walk(node: _Node, depth: int) -> None:
+        node.row.depth = depth
+        rows.append(node.row)
+        for child in sorted(node.children, key=_order):
+            walk(child, depth + 1)
+
+    for node in sorted(top, key=_order):
+        walk(node, 0)
+
+    _mark_longest(rows)
+    return Timeline(
+        context_key=context_key, rows=rows, traces=trace_infos, log_count=len(events)
+    )
+
+
+def _order(node: _Node) -> tuple[int, int, str]:
+    # Spans before log lines at the same instant, then by name for stability.
+    return (node.row.start_ns, 0 if node.row.kind != "log" else 1, node.row.name)
+
+
+def _mark_longest(rows: list[TimelineRow]) -> None:
+    spans = [r for r in rows if r.kind == "span" and r.self_time_s is not None]
+    if spans:
+        max(spans, key=lambda r: r.self_time_s or 0.0).longest = True
+        return
+    logs = [r for r in rows if r.kind == "log"]
+    if logs:
+        max(logs, key=lambda r: r.duration_s).longest = True

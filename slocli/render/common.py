@@ -1,0 +1,88 @@
+"""Helpers shared by the renderers: consoles, time and number formats, JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from rich.console import Console
+
+from slocli.core.durations import format_duration
+
+# Width used when stdout is not a terminal, so piped tables are not squeezed
+# into 80 columns; COLUMNS overrides it.
+PIPE_WIDTH = 200
+
+
+def make_console(file: IO[str] | None = None) -> Console:
+    """A console for data on stdout: colour only on a terminal, NO_COLOR honoured."""
+    stream = file or sys.stdout
+    is_terminal = hasattr(stream, "isatty") and stream.isatty()
+    width = None
+    if not is_terminal:
+        width = int(os.environ.get("COLUMNS", PIPE_WIDTH) or PIPE_WIDTH)
+    return Console(
+        file=stream,
+        highlight=False,
+        soft_wrap=False,
+        width=width,
+        no_color=bool(os.environ.get("NO_COLOR")) or not is_terminal,
+        emoji=False,
+    )
+
+
+def stderr_console() -> Console:
+    is_terminal = sys.stderr.isatty()
+    return Console(
+        file=sys.stderr,
+        highlight=False,
+        no_color=bool(os.environ.get("NO_COLOR")) or not is_terminal,
+        emoji=False,
+    )
+
+
+def rfc3339(value: int | datetime, *, digits: int = 3) -> str:
+    """Format a time (datetime or Unix ns) as RFC 3339 in UTC with a Z suffix."""
+    if isinstance(value, int):
+        seconds, nanos = divmod(value, 1_000_000_000)
+        base = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        fraction = f"{nanos:09d}"[:digits]
+        return f"{base}.{fraction}Z" if digits else f"{base}Z"
+    text = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    micros = value.astimezone(UTC).microsecond
+    if digits and micros:
+        text += "." + f"{micros:06d}"[:digits]
+    return text + "Z"
+
+
+def seconds_text(value: float | None) -> str:
+    return "-" if value is None else format_duration(value)
+
+
+def number(value: float | None) -> float | None:
+    """A JSON-safe number: None in place of NaN or infinity."""
+    if value is None or not math.isfinite(value):
+        return None
+    return value
+
+
+def to_json(document: Any) -> str:
+    # allow_nan=False makes a NaN that slipped through fail loudly, never print.
+    return json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False)
+
+
+def percent(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 100:.{digits}f}%"
+
+
+def count_text(value: float) -> str:
+    """Counts from increase() are not whole numbers; show one decimal only then."""
+    if abs(value - round(value)) < 0.05:
+        return f"{round(value):d}"
+    return f"{value:.1f}"

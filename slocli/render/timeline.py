@@ -1,0 +1,139 @@
+"""Rendering a context key's timeline as a waterfall table or JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from slocli.collect import TimelineResult
+from slocli.core.timeline import TimelineRow
+from slocli.render.common import number, rfc3339, seconds_text, to_json
+
+SCHEMA = "slocli.timeline/v1"
+BAR_WIDTH = 40
+
+
+def bar(row: TimelineRow, start_ns: int, end_ns: int, width: int = BAR_WIDTH) -> str:
+    """A bar for one row on an axis from start_ns to end_ns, `width` cells wide."""
+    total = max(end_ns - start_ns, 1)
+    first = int((row.start_ns - start_ns) / total * width)
+    last = int((row.end_ns - start_ns) / total * width)
+    first = min(max(first, 0), width - 1)
+    last = min(max(last, first + 1), width)
+    mark = "|" if row.kind == "log" and row.end_ns == row.start_ns else "█"
+    return " " * first + mark * (last - first) + " " * (width - last)
+
+
+def _status_text(row: TimelineRow) -> str:
+    parts = [
+        p
+        for p in (row.code, row.status if row.status not in (None, "unset") else None)
+        if p
+    ]
+    return "/".join(dict.fromkeys(parts)) or "-"
+
+
+def render_table(result: TimelineResult, console: Console) -> None:
+    timeline = result.timeline
+    start, end = timeline.start_ns, timeline.end_ns
+    console.print(f"Context key {timeline.context_key!r}")
+    console.print(
+        f"{timeline.log_count} log lines, {len(timeline.traces)} traces; searched "
+        f"{result.window.describe()} (UTC)"
+    )
+    if timeline.rows:
+        console.print(
+            f"Timeline from {rfc3339(start)} to {rfc3339(end)} "
+            f"({seconds_text((end - start) / 1e9)})"
+        )
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("OFFSET", justify="right")
+    table.add_column("STEP", overflow="fold")
+    table.add_column("SERVICE")
+    table.add_column("DURATION", justify="right")
+    table.add_column("CODE")
+    table.add_column("", no_wrap=True)
+    table.add_column("")
+    for row in timeline.rows:
+        indent = "  " * row.depth
+        marker = {"span": "", "log": "log: ", "placeholder": ""}[row.kind]
+        name = Text(f"{indent}{marker}{row.name}")
+        if row.kind == "log":
+            name.stylize("italic")
+        duration = seconds_text(row.duration_s) if row.end_ns > row.start_ns else "-"
+        table.add_row(
+            "+" + seconds_text((row.start_ns - start) / 1e9),
+            name,
+            row.service or "",
+            duration,
+            _status_text(row),
+            bar(row, start, end),
+            "<- longest" if row.longest else "",
+            style="bold" if row.longest else None,
+        )
+    console.print()
+    console.print(table)
+    notes = list(result.notes)
+    for info in timeline.traces:
+        if info.note:
+            notes.append(f"trace {info.trace_id}: {info.note}")
+    if notes:
+        console.print()
+        for note in notes:
+            console.print(f"note: {note}")
+
+
+def _row_json(row: TimelineRow) -> dict[str, Any]:
+    return {
+        "type": row.kind,
+        "depth": row.depth,
+        "name": row.name,
+        "service": row.service,
+        "start": rfc3339(row.start_ns, digits=9),
+        "end": rfc3339(row.end_ns, digits=9),
+        "duration_seconds": number(row.duration_s),
+        "self_time_seconds": number(row.self_time_s),
+        "code": row.code,
+        "status": row.status,
+        "trace_id": row.trace_id,
+        "span_id": row.span_id,
+        "parent_span_id": row.parent_span_id,
+        "longest": row.longest,
+        "fields": row.fields,
+    }
+
+
+def to_document(result: TimelineResult) -> dict[str, Any]:
+    timeline = result.timeline
+    return {
+        "schema": SCHEMA,
+        "context_key": timeline.context_key,
+        "window": {
+            "start": rfc3339(result.window.start),
+            "end": rfc3339(result.window.end),
+            "seconds": result.window.duration.total_seconds(),
+        },
+        "complete": result.complete,
+        "start": rfc3339(timeline.start_ns, digits=9) if timeline.rows else None,
+        "end": rfc3339(timeline.end_ns, digits=9) if timeline.rows else None,
+        "log_lines": timeline.log_count,
+        "traces": [
+            {
+                "trace_id": t.trace_id,
+                "spans": t.span_count,
+                "found": t.found,
+                "partial": t.partial,
+                "note": t.note,
+            }
+            for t in timeline.traces
+        ],
+        "rows": [_row_json(r) for r in timeline.rows],
+        "notes": result.notes,
+    }
+
+
+def render_json(result: TimelineResult) -> str:
+    return to_json(to_document(result))

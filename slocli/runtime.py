@@ -1,0 +1,170 @@
+"""What one command run needs: configuration, clock, backend clients and bundles.
+
+Commands build a ``Runtime`` from their options and ask it for clients. In
+replay mode the clients read from an evidence bundle and the clock is pinned
+to the time of recording; in record mode every exchange is appended to a
+bundle that ``finish`` writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from slocli.backends.bundle import (
+    Bundle,
+    RecordingTransport,
+    ReplayTransport,
+    load_bundle,
+)
+from slocli.backends.http import BackendHTTP, redact_text
+from slocli.backends.loki import LokiClient
+from slocli.backends.prometheus import PrometheusClient
+from slocli.backends.tempo import TempoClient
+from slocli.config import BackendConfig, LoadedConfig, load_config
+from slocli.errors import ConfigError, UsageError
+
+logger = logging.getLogger("slocli")
+
+_URL_HINTS = {
+    "prometheus": ("Prometheus", "PROMETHEUS_URL", "--prometheus-url"),
+    "loki": ("Loki", "LOKI_ADDR", "--loki-addr"),
+    "tempo": ("Tempo", "TEMPO_ADDR", "--tempo-addr"),
+}
+
+# Replayed clients need a URL to build requests; no request leaves the process.
+_REPLAY_URL = "http://replay.invalid"
+
+
+@dataclass
+class CommonOptions:
+    config: str | None = None
+    prometheus_url: str | None = None
+    loki_addr: str | None = None
+    tempo_addr: str | None = None
+    org_id: str | None = None
+    record: str | None = None
+    replay: str | None = None
+    debug: bool = False
+
+
+@dataclass
+class Runtime:
+    loaded: LoadedConfig
+    now: datetime
+    argv: list[str]
+    record_path: Path | None = None
+    record_bundle: Bundle | None = None
+    replay_bundle: Bundle | None = None
+    replay_source: str = ""
+    transports: Mapping[str, httpx.BaseTransport] = field(default_factory=dict)
+    _https: list[BackendHTTP] = field(default_factory=list)
+
+    @property
+    def config(self):  # type: ignore[no-untyped-def]
+        return self.loaded.config
+
+    def _http(self, key: str) -> BackendHTTP:
+        name, env, option = _URL_HINTS[key]
+        settings: BackendConfig = getattr(self.loaded.config.backends, key)
+        transport: httpx.BaseTransport | None = self.transports.get(key)
+        if self.replay_bundle is not None:
+            transport = ReplayTransport(name, self.replay_bundle, self.replay_source)
+            settings = settings.model_copy(update={"url": settings.url or _REPLAY_URL})
+        elif settings.url is None:
+            raise ConfigError(
+                f"the {name} URL is not set, needed by this command; set {env}, "
+                f"backends.{key}.url in slo.yaml, or {option}"
+            )
+        if self.record_bundle is not None:
+            transport = RecordingTransport(name, self.record_bundle, transport)
+        http = BackendHTTP(name, settings, transport=transport)
+        self._https.append(http)
+        return http
+
+    def prometheus(self) -> PrometheusClient:
+        return PrometheusClient(self._http("prometheus"))
+
+    def loki(self) -> LokiClient:
+        return LokiClient(self._http("loki"))
+
+    def tempo(self) -> TempoClient:
+        return TempoClient(
+            self._http("tempo"), api=self.loaded.config.backends.tempo.api
+        )
+
+    def finish(self) -> None:
+        """Close connections and write the recorded bundle, also after a failure."""
+        for http in self._https:
+            http.close()
+        if self.record_bundle is not None and self.record_path is not None:
+            self.record_bundle.commands.append([redact_text(arg) for arg in self.argv])
+            self.record_bundle.save(self.record_path)
+            print(
+                f"slo: recorded {len(self.record_bundle.exchanges)} exchanges to "
+                f"{self.record_path}",
+                file=sys.stderr,
+            )
+
+
+def build_runtime(
+    options: CommonOptions,
+    *,
+    argv: list[str],
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    environ: Mapping[str, str] | None = None,
+    transports: Mapping[str, httpx.BaseTransport] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Runtime:
+    if options.record and options.replay:
+        raise UsageError(
+            "--record and --replay were both given; use --record to capture a run "
+            "or --replay to rerun one, not both"
+        )
+    overrides: dict[tuple[str, ...], tuple[Any, str]] = {
+        ("backends", "prometheus", "url"): (
+            options.prometheus_url,
+            "option --prometheus-url",
+        ),
+        ("backends", "loki", "url"): (options.loki_addr, "option --loki-addr"),
+        ("backends", "tempo", "url"): (options.tempo_addr, "option --tempo-addr"),
+    }
+    if options.org_id is not None:
+        for key in ("prometheus", "loki", "tempo"):
+            overrides[("backends", key, "tenant")] = (options.org_id, "option --org-id")
+    loaded = load_config(
+        config_path=options.config, environ=environ, overrides=overrides
+    )
+
+    replay_bundle = None
+    now = clock()
+    if options.replay:
+        replay_bundle = load_bundle(options.replay)
+        now = replay_bundle.recorded_at
+    record_bundle = None
+    record_path = None
+    if options.record:
+        record_path = Path(options.record)
+        if not record_path.parent.exists():
+            raise UsageError(
+                f"cannot write evidence bundle, {record_path}: the folder does not "
+                "exist; create it or choose another path for --record"
+            )
+        record_bundle = Bundle(recorded_at=now, meta=dict(meta or {}))
+    return Runtime(
+        loaded=loaded,
+        now=now,
+        argv=argv,
+        record_path=record_path,
+        record_bundle=record_bundle,
+        replay_bundle=replay_bundle,
+        replay_source=options.replay or "",
+        transports=dict(transports or {}),
+    )
