@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -41,6 +43,18 @@ _URL_HINTS = {
 
 # Replayed clients need a URL to build requests; no request leaves the process.
 _REPLAY_URL = "http://replay.invalid"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _no_sleep(seconds: float) -> None:
+    return None
+
+
+def _path(url: str | None) -> str:
+    return urlsplit(url or "").path
 
 
 @dataclass
@@ -75,19 +89,33 @@ class Runtime:
         name, env, option = _URL_HINTS[key]
         settings: BackendConfig = getattr(self.loaded.config.backends, key)
         transport: httpx.BaseTransport | None = self.transports.get(key)
+        sleep: Callable[[float], None] = time.sleep
+        clock: Callable[[], datetime] = _utc_now
         if self.replay_bundle is not None:
-            transport = ReplayTransport(name, self.replay_bundle, self.replay_source)
             settings = settings.model_copy(update={"url": settings.url or _REPLAY_URL})
+            transport = ReplayTransport(
+                name, self.replay_bundle, self.replay_source, prefix=_path(settings.url)
+            )
+            # A replayed retry answers at once; waiting would only slow it down.
+            sleep = _no_sleep
+            clock = self._pinned_now
         elif settings.url is None:
             raise ConfigError(
                 f"the {name} URL is not set, needed by this command; set {env}, "
                 f"backends.{key}.url in slo.yaml, or {option}"
             )
         if self.record_bundle is not None:
-            transport = RecordingTransport(name, self.record_bundle, transport)
-        http = BackendHTTP(name, settings, transport=transport)
+            transport = RecordingTransport(
+                name, self.record_bundle, transport, prefix=_path(settings.url)
+            )
+        http = BackendHTTP(
+            name, settings, transport=transport, sleep=sleep, clock=clock
+        )
         self._https.append(http)
         return http
+
+    def _pinned_now(self) -> datetime:
+        return self.now
 
     def prometheus(self) -> PrometheusClient:
         return PrometheusClient(self._http("prometheus"))

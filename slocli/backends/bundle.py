@@ -40,6 +40,10 @@ BUNDLE_VERSION = 1
 # Response headers worth keeping: the ones the clients read.
 _KEPT_HEADERS = ("content-type", "retry-after")
 
+_ENCODING_HEADERS = frozenset(
+    {"content-encoding", "content-length", "transfer-encoding"}
+)
+
 
 def _params_key(params: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v)) for k, v in params))
@@ -93,41 +97,126 @@ def load_bundle(path: Path | str, *, option: str = "--replay") -> Bundle:
             f"unsupported evidence bundle version {document.get('version')!r}, {path}; "
             f"this slocli reads version {BUNDLE_VERSION}"
         )
-    try:
-        recorded_at = datetime.fromisoformat(
-            str(document["recorded_at"]).replace("Z", "+00:00")
-        )
-        exchanges = list(document["exchanges"])
-    except (KeyError, TypeError, ValueError):
+    problem = _document_problem(document)
+    if problem is not None:
         raise UsageError(
-            f"invalid evidence bundle, {path}: recorded_at or exchanges is missing"
-        ) from None
+            f"invalid evidence bundle, {path}: {problem}; give a file written by "
+            "--record"
+        )
     return Bundle(
-        recorded_at=recorded_at,
-        exchanges=exchanges,
+        recorded_at=_parse_recorded_at(document["recorded_at"]),
+        exchanges=list(document["exchanges"]),
         commands=list(document.get("commands", [])),
         meta=dict(document.get("meta", {})),
     )
+
+
+def _parse_recorded_at(value: object) -> datetime:
+    """Parse an RFC 3339 time with an offset. Raise ValueError for anything else."""
+    if not isinstance(value, str):
+        raise ValueError(f"recorded_at {value!r} is not a string")
+    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        raise ValueError(f"recorded_at {value!r} has no offset")
+    return when
+
+
+# Fields every recorded exchange must have, and their JSON types.
+_EXCHANGE_FIELDS: dict[str, type] = {
+    "backend": str,
+    "method": str,
+    "path": str,
+    "status": int,
+    "body": str,
+}
+
+
+def _document_problem(document: dict[str, Any]) -> str | None:
+    """Describe the first problem of a bundle document, or return None.
+
+    Checked when loading, so that a damaged file fails with its path named
+    instead of with a KeyError in the middle of a replayed run.
+    """
+    try:
+        _parse_recorded_at(document.get("recorded_at"))
+    except ValueError:
+        return "recorded_at is missing or not an RFC 3339 time with an offset"
+    if not isinstance(document.get("commands", []), list):
+        return "commands is not a list"
+    if not isinstance(document.get("meta", {}), dict):
+        return "meta is not an object"
+    exchanges = document.get("exchanges")
+    if not isinstance(exchanges, list):
+        return "exchanges is missing or not a list"
+    for index, exchange in enumerate(exchanges):
+        problem = _exchange_problem(exchange)
+        if problem is not None:
+            return f"exchange {index} {problem}"
+    return None
+
+
+def _exchange_problem(exchange: object) -> str | None:
+    if not isinstance(exchange, dict):
+        return "is not an object"
+    for name, kind in _EXCHANGE_FIELDS.items():
+        value = exchange.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"has no valid {name}"
+    params = exchange.get("params")
+    if not isinstance(params, list) or not all(
+        isinstance(pair, list)
+        and len(pair) == 2
+        and all(isinstance(item, str) for item in pair)
+        for pair in params
+    ):
+        return "has no valid params, a list of [name, value] string pairs"
+    headers = exchange.get("headers", {})
+    if not isinstance(headers, dict) or not all(
+        isinstance(value, str) for value in headers.values()
+    ):
+        return "has invalid headers, an object of strings"
+    return None
+
+
+def _strip_prefix(path: str, prefix: str) -> str:
+    if prefix and path.startswith(prefix + "/"):
+        return path[len(prefix) :]
+    return path
 
 
 class RecordingTransport(httpx.BaseTransport):
     """Pass requests to a real transport and append each exchange to a bundle."""
 
     def __init__(
-        self, backend: str, bundle: Bundle, inner: httpx.BaseTransport | None = None
+        self,
+        backend: str,
+        bundle: Bundle,
+        inner: httpx.BaseTransport | None = None,
+        *,
+        prefix: str = "",
     ):
         self.backend = backend
         self.bundle = bundle
         self.inner = inner or httpx.HTTPTransport()
+        # The base URL's path (a gateway's /loki, say) is not stored, so a
+        # bundle replays whatever prefix the replaying run is configured with.
+        self.prefix = prefix.rstrip("/")
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self.inner.handle_request(request)
+        # read() undoes any Content-Encoding, so the headers that describe the
+        # encoded body no longer apply to what is returned and stored.
         body = response.read()
+        headers = [
+            (key, value)
+            for key, value in response.headers.multi_items()
+            if key.lower() not in _ENCODING_HEADERS
+        ]
         self.bundle.exchanges.append(
             {
                 "backend": self.backend,
                 "method": request.method,
-                "path": request.url.path,
+                "path": _strip_prefix(request.url.path, self.prefix),
                 "params": [list(item) for item in request.url.params.multi_items()],
                 "status": response.status_code,
                 "headers": {
@@ -140,7 +229,7 @@ class RecordingTransport(httpx.BaseTransport):
         )
         return httpx.Response(
             status_code=response.status_code,
-            headers=response.headers,
+            headers=headers,
             content=body,
             request=request,
         )
@@ -152,9 +241,12 @@ class RecordingTransport(httpx.BaseTransport):
 class ReplayTransport(httpx.BaseTransport):
     """Serve a bundle's recorded exchanges; a request not in it is an error."""
 
-    def __init__(self, backend: str, bundle: Bundle, source: str) -> None:
+    def __init__(
+        self, backend: str, bundle: Bundle, source: str, *, prefix: str = ""
+    ) -> None:
         self.backend = backend
         self.source = source
+        self.prefix = prefix.rstrip("/")
         self._answers: dict[tuple[Any, ...], deque[dict[str, Any]]] = defaultdict(deque)
         self._last: dict[tuple[Any, ...], dict[str, Any]] = {}
         for exchange in bundle.exchanges:
@@ -168,11 +260,8 @@ class ReplayTransport(httpx.BaseTransport):
             self._answers[key].append(exchange)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        key = (
-            request.method,
-            request.url.path,
-            _params_key(request.url.params.multi_items()),
-        )
+        path = _strip_prefix(request.url.path, self.prefix)
+        key = (request.method, path, _params_key(request.url.params.multi_items()))
         queue = self._answers.get(key)
         if queue:
             exchange = queue.popleft()
@@ -184,11 +273,11 @@ class ReplayTransport(httpx.BaseTransport):
         else:
             raise ReplayMissError(
                 f"{self.backend} request not in the evidence bundle, "
-                f"GET {request.url.path} with {dict(request.url.params)}; the bundle "
+                f"GET {path} with {dict(request.url.params)}; the bundle "
                 f"{self.source} was recorded with other options: rerun with the "
                 "recorded command (see its commands list) or record a new bundle",
                 backend=self.backend,
-                url=str(request.url.path),
+                url=path,
             )
         return httpx.Response(
             status_code=int(exchange["status"]),

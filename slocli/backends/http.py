@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
@@ -59,13 +59,14 @@ def redact_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
         return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
+    # Keep the host part as written, so that an IPv6 host keeps its brackets.
+    host = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
-_USERINFO = re.compile(r"(?i)\b(https?://)[^/@\s]*@")
+# User info runs to the last "@" before the authority ends, so a password with
+# an unencoded "@" is removed whole.
+_USERINFO = re.compile(r"(?i)\b(https?://)[^/?#\s]*@")
 
 
 def redact_text(text: str) -> str:
@@ -138,7 +139,7 @@ def _hint(backend: str, status: int, message: str) -> str:
         )
     if status >= 500:
         return f"the {backend} server failed; retry later or check its logs"
-    return _HINTS.get(status, "see the server's message above")
+    return _HINTS.get(status, "see the server's message in parentheses")
 
 
 class BackendHTTP:
@@ -189,11 +190,12 @@ class BackendHTTP:
 
     def _auth(self) -> httpx.BasicAuth | None:
         parts = urlsplit(self.settings.url or "")
-        username = self.settings.username or parts.username
+        # urlsplit leaves user info percent-encoded.
+        username = self.settings.username or unquote(parts.username or "")
         password = (
             self.settings.password.get_secret_value()
             if self.settings.password is not None
-            else parts.password
+            else unquote(parts.password or "")
         )
         if username:
             return httpx.BasicAuth(username, password or "")
@@ -232,6 +234,13 @@ class BackendHTTP:
             except httpx.TransportError as exc:
                 last_problem = f"connection failed ({exc.__class__.__name__}: {exc})"
                 continue
+            except httpx.DecodingError as exc:
+                raise BackendResponseError(
+                    f"{self.name} sent a body that cannot be decoded ({exc}), for GET "
+                    f"{url}; check any proxy between slocli and {self.name}",
+                    backend=self.name,
+                    url=url,
+                ) from None
             logger.debug(
                 "%s %s -> %d (%d bytes)",
                 response.request.method,

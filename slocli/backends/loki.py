@@ -116,7 +116,7 @@ class LokiClient:
                             ts_ns=int(value[0]), labels=entry_labels, line=str(value[1])
                         )
                     )
-        except (TypeError, ValueError, IndexError, AttributeError) as exc:
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
             raise self._invalid(str(exc)) from None
         warnings = [str(w) for w in body.get("warnings") or []]
         return entries, warnings

@@ -112,18 +112,19 @@ class PrometheusClient:
             "query": expr,
             "start": _format_time(start),
             "end": _format_time(end),
-            "step": f"{step_seconds:g}",
+            # Plain "g" keeps 6 significant digits and would send 1234567 as
+            # 1.23457e+06.
+            "step": f"{step_seconds:.15g}",
         }
         data, warnings = self._data(path, params)
-        if data.get("resultType") != "matrix" or not isinstance(
-            data.get("result"), list
-        ):
+        result = data.get("result")
+        if data.get("resultType") != "matrix" or not isinstance(result, list):
             raise self._invalid(
                 path, f"unexpected resultType {data.get('resultType')!r}"
             )
         series: list[Series] = []
         try:
-            for item in data["result"]:  # type: ignore[union-attr]
+            for item in result:
                 points = [
                     (float(t), _parse_value(v)) for t, v in item.get("values", [])
                 ]

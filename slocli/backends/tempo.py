@@ -119,14 +119,16 @@ def parse_otlp_trace(
         for scope in scopes:
             for span in scope.get("spans") or []:
                 status, message = _status(span.get("status"))
-                parent = span.get("parentSpanId")
+                parent = decode_otlp_id(span.get("parentSpanId") or "", 8)
+                if parent.strip("0") == "":
+                    parent = ""  # absent or all zeros: a root span
                 spans.append(
                     SpanModel(
                         trace_id=decode_otlp_id(span.get("traceId", ""), 16)
                         if span.get("traceId")
                         else trace_id,
                         span_id=decode_otlp_id(span["spanId"], 8),
-                        parent_span_id=decode_otlp_id(parent, 8) if parent else None,
+                        parent_span_id=parent or None,
                         name=str(span.get("name", "")),
                         service_name=service,
                         kind=_kind(span.get("kind")),
