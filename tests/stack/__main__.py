@@ -1,0 +1,102 @@
+"""Command line of the test stack.
+
+    python -m tests.stack generate --seed N --out DIR
+    python -m tests.stack tsdb --seed N [--cache DIR]
+
+`generate` writes what one seed produces, for people and benchmarks to read:
+
+- `metrics.om`: the scrapes as OpenMetrics text, as fed to promtool;
+- `loki_streams.json`: the log streams in the body format of Loki's push API
+  (`{"streams": [{"stream": {...}, "values": [["<ns>", "<line>"], ...]}]}`);
+- `spans.json`: the spans, one object per span with hex ids;
+- `truth.json`: the expected values (misses, counts, budget figures).
+
+`tsdb` builds (or finds) the cached TSDB of a seed and prints its folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tests.stack.model import LogStream, Span
+from tests.stack.prom import build_tsdb, write_openmetrics
+from tests.stack.workload import DEFAULT_SEED, generate_workload
+
+
+def loki_push_body(streams: Sequence[LogStream]) -> dict[str, object]:
+    """Return the streams as the JSON body of Loki's push API."""
+    return {
+        "streams": [
+            {
+                "stream": stream.labels,
+                "values": [[str(ts_ns), line] for ts_ns, line in stream.entries],
+            }
+            for stream in streams
+        ]
+    }
+
+
+def spans_document(spans: Sequence[Span]) -> list[dict[str, object]]:
+    return [dataclasses.asdict(span) for span in spans]
+
+
+def _generate(seed: int, out: Path) -> None:
+    started = time.monotonic()
+    workload = generate_workload(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    [metrics], samples = write_openmetrics(workload, out, parts=1)
+    metrics.rename(out / "metrics.om")
+    with (out / "loki_streams.json").open("w", encoding="utf-8") as file:
+        json.dump(loki_push_body(workload.streams), file, ensure_ascii=False)
+    with (out / "spans.json").open("w", encoding="utf-8") as file:
+        json.dump(spans_document(workload.spans), file, ensure_ascii=False)
+    (out / "truth.json").write_text(workload.truth.to_json() + "\n", encoding="utf-8")
+    totals = workload.truth.totals
+    print(
+        f"seed {seed}: {totals['api_requests']} API requests, "
+        f"{totals['queue_entries']} queue entries, {totals['log_lines']} log lines, "
+        f"{totals['spans']} spans, {samples} samples; written to {out} "
+        f"in {time.monotonic() - started:.1f} s",
+        file=sys.stderr,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.stack",
+        description="Generate the simulated workload of the slocli test stack.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    generate = commands.add_parser(
+        "generate", help="write metrics, logs, spans and truth to a folder"
+    )
+    generate.add_argument("--seed", type=int, default=DEFAULT_SEED, help="RNG seed")
+    generate.add_argument("--out", type=Path, required=True, help="output folder")
+    tsdb = commands.add_parser(
+        "tsdb", help="build or find the cached TSDB and print its folder"
+    )
+    tsdb.add_argument("--seed", type=int, default=DEFAULT_SEED, help="RNG seed")
+    tsdb.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="cache folder (default: $SLOCLI_TESTSTACK_CACHE or "
+        "~/.cache/slocli-teststack)",
+    )
+    args = parser.parse_args(argv)
+
+    if args.command == "generate":
+        _generate(args.seed, args.out)
+    else:
+        print(build_tsdb(args.seed, args.cache))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
