@@ -69,7 +69,13 @@ def collect_misses(
     config = runtime.config
     logs = config.telemetry.logs
     loki = runtime.loki()
-    kinds = [kind] if kind else ["api", "queue"]
+    if kind:
+        kinds = [kind]
+    elif logs.fields.kind:
+        kinds = ["api", "queue"]
+    else:
+        # Without a kind field every line is an API request.
+        kinds = ["api"]
 
     all_misses: list[misses_core.Miss] = []
     unparsed: list[misses_core.UnparsedLine] = []

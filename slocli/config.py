@@ -12,12 +12,14 @@ a service that emits them needs no configuration file.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -32,6 +34,7 @@ from pydantic import (
 )
 
 from slocli.core.durations import (
+    format_go_duration,
     format_prometheus_duration,
     parse_go_duration,
     parse_window,
@@ -50,9 +53,14 @@ def _to_timedelta(value: Any) -> Any:
             "a duration must be a string such as 30s or a number of seconds"
         )
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"a duration must be a finite number, got {value}")
         if value <= 0:
             raise ValueError(f"a duration must be positive, got {value}")
-        return timedelta(seconds=value)
+        try:
+            return timedelta(seconds=value)
+        except OverflowError:
+            raise ValueError(f"duration {value} seconds is too long") from None
     if isinstance(value, str):
         try:
             return parse_window(value, option="value")
@@ -101,6 +109,17 @@ class BackendConfig(_Model):
             raise ValueError(
                 f"invalid URL {value!r}; it must start with http:// or https://"
             )
+        parts = urlsplit(value)
+        try:
+            _ = parts.port  # urlsplit checks the port only when it is read
+        except ValueError:
+            raise ValueError(
+                f"invalid URL {value!r}; the port must be a number from 0 to 65535"
+            ) from None
+        if not parts.hostname:
+            raise ValueError(
+                f"invalid URL {value!r}; it needs a host, such as http://localhost:3100"
+            )
         return value.rstrip("/")
 
     @model_validator(mode="after")
@@ -127,7 +146,15 @@ class BackendsConfig(_Model):
     tempo: TempoConfig = TempoConfig()
 
 
-def _check_target(value: float) -> float:
+def _check_target(raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise ValueError("a target must be a fraction such as 0.999, not a boolean")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"invalid target {raw!r}; use a fraction between 0 and 1, such as 0.999"
+        ) from None
     if not 0 < value < 1:
         if value == 1:
             raise ValueError(
@@ -140,7 +167,7 @@ def _check_target(value: float) -> float:
     return value
 
 
-Target = Annotated[float, BeforeValidator(lambda v: _check_target(float(v)))]
+Target = Annotated[float, BeforeValidator(_check_target)]
 
 
 class AvailabilityObjective(_Model):
@@ -366,15 +393,23 @@ def _leaf_paths(
     return paths
 
 
-def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> bool:
+    """Set a nested key, creating missing mappings on the way.
+
+    Returns False, and changes nothing, when a key on the way contains
+    something other than a mapping. The file's value then stays, so validation
+    reports it instead of the environment silently replacing it.
+    """
     node = data
     for key in path[:-1]:
-        child = node.get(key)
+        if key not in node:
+            node[key] = {}
+        child = node[key]
         if not isinstance(child, dict):
-            child = {}
-            node[key] = child
+            return False
         node = child
     node[path[-1]] = value
+    return True
 
 
 def load_config(
@@ -400,13 +435,11 @@ def load_config(
 
     for name, path in ENVIRONMENT.items():
         value = env.get(name)
-        if value:
-            _set_path(merged, path, value)
+        if value and _set_path(merged, path, value):
             sources[path] = f"env {name}"
 
     for path, (value, source) in (overrides or {}).items():
-        if value is not None:
-            _set_path(merged, path, value)
+        if value is not None and _set_path(merged, path, value):
             sources[path] = source
 
     try:
@@ -425,17 +458,27 @@ def _config_error(
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key; check its spelling against docs/configuration.md"
+
     source = sources.get(location)
-    if source is None:
-        # A nested model error is reported on the model; name its first child's source.
-        source = next(
-            (src for path, src in sources.items() if path[: len(location)] == location),
-            None,
-        )
-    if source is None or source.startswith("file"):
-        origin = f"in {file}" if file is not None else "in the defaults"
+    if source is not None:
+        found = [source]
     else:
-        origin = f"from {source}"
+        # A model-level error, such as a bearer token next to a password, may
+        # come from keys set in different layers, so name every layer involved.
+        found = list(
+            dict.fromkeys(
+                src
+                for path, src in sources.items()
+                if path[: len(location)] == location
+            )
+        )
+    origins = [
+        f"in {file}" if src.startswith("file") else f"from {src}" for src in found
+    ]
+    if not origins:
+        origins = [f"in {file}" if file is not None else "in the defaults"]
+    origin = " and ".join(origins)
+
     more = len(exc.errors()) - 1
     suffix = (
         f" ({more} more problem{'s' if more > 1 else ''} after this one)"
@@ -458,7 +501,12 @@ def iter_effective(loaded: LoadedConfig) -> list[tuple[str, str, str]]:
         if path[-1] in SECRET_KEYS and node is not None:
             shown = "********"
         elif isinstance(node, timedelta):
-            shown = format_prometheus_duration(node)
+            # Prometheus' format has millisecond resolution, so it would round
+            # finer values, or reject them below 1ms.
+            if node % timedelta(milliseconds=1):
+                shown = format_go_duration(node.total_seconds())
+            else:
+                shown = format_prometheus_duration(node)
         elif isinstance(node, list | tuple):
             shown = ", ".join(str(item) for item in node)
         elif node is None:

@@ -96,7 +96,15 @@ def evaluate_objective(
     if whole is None or whole.valid == 0:
         remaining = None
         sli = sli_min = sli_max = None
-        notes.append("no traffic in the window")
+        if whole is None:
+            # An empty query result: the series are missing, which is not the
+            # same as a service that had no requests.
+            notes.append(
+                "no samples for the whole period; check the metric names under "
+                "telemetry.metrics in the configuration"
+            )
+        else:
+            notes.append("no traffic in the window")
     else:
         remaining = budget_remaining(whole.bad, whole.valid, counts.target)
         sli = _sli(whole.bad, whole.valid)

@@ -13,7 +13,9 @@ from slocli.core.durations import parse_go_duration
 from slocli.core.ids import parse_trace_id
 from slocli.core.timewindow import TimeWindow
 
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+# Dividing by these, rather than multiplying by 1e-3, gives the same float as
+# timedelta.total_seconds(), so a value equal to the threshold is not slow.
+_UNITS_PER_SECOND = {"ns": 1e9, "us": 1e6, "ms": 1e3, "s": 1.0}
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def read_duration(raw: str | None, unit: str | None) -> float:
     number = float(raw)
     if not math.isfinite(number):
         raise ValueError(f"{raw!r} is not a finite number")
-    return number * _UNIT_SECONDS[unit]
+    return number / _UNITS_PER_SECOND[unit]
 
 
 def classify(

@@ -7,6 +7,7 @@ key is opaque and may hold quotes, backslashes or backticks.
 from __future__ import annotations
 
 from datetime import timedelta
+from fractions import Fraction
 
 from slocli.config import LatencyObjective, LogsShape, MetricsShape, ObjectivesConfig
 from slocli.core.durations import format_prometheus_duration
@@ -18,16 +19,30 @@ from slocli.core.escape import (
     traceql_string,
 )
 
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+# Microseconds, the resolution of timedelta, per unit.
+_UNIT_MICROSECONDS = {
+    "ns": Fraction(1, 1000),
+    "us": Fraction(1),
+    "ms": Fraction(1000),
+    "s": Fraction(1_000_000),
+}
 
-# Characters that a JSON encoder may escape (Go's also escapes <, > and &). A
-# key holding one of them is written differently in the raw line, so a raw
-# line filter on it could miss the line.
-_JSON_ESCAPED = set('"\\<>&') | {chr(c) for c in range(0x20)} | {"\x7f"}
+# Characters that a JSON encoder may escape. Go's encoder also escapes <, >
+# and &, PHP's escapes /, and Python's escapes every non-ASCII character by
+# default. A key containing one of them may be written differently in the raw
+# line, so a raw line filter on it could miss the line.
+_JSON_ESCAPED = set('"\\<>&/') | {chr(c) for c in range(0x20)} | {"\x7f"}
 
 
-def _format_number(value: float) -> str:
-    text = f"{value:.9f}".rstrip("0").rstrip(".")
+def _in_unit(duration: timedelta, unit: str) -> Fraction:
+    """Return ``duration`` counted in ``unit``, exactly."""
+    return Fraction(duration // timedelta(microseconds=1)) / _UNIT_MICROSECONDS[unit]
+
+
+def _format_number(value: Fraction) -> str:
+    if value.denominator == 1:
+        return str(value.numerator)
+    text = f"{float(value):.9f}".rstrip("0").rstrip(".")
     return text or "0"
 
 
@@ -38,10 +53,9 @@ def duration_filter(field: str, threshold: timedelta, unit: str | None) -> str:
     compare against the threshold in the configured unit.
     """
     name = check_label_name(field)
-    seconds = threshold.total_seconds()
     if unit is None:
-        return f"{name} > {format_logql_duration(seconds)}"
-    return f"{name} > {_format_number(seconds / _UNIT_SECONDS[unit])}"
+        return f"{name} > {format_logql_duration(threshold.total_seconds())}"
+    return f"{name} > {_format_number(_in_unit(threshold, unit))}"
 
 
 def format_logql_duration(seconds: float) -> str:
@@ -145,7 +159,7 @@ def context_key_query(logs: LogsShape, key: str) -> str:
     """LogQL for every line that carries one context key."""
     field = check_label_name(logs.fields.context_key)
     prefix = logs.selector
-    if not (set(key) & _JSON_ESCAPED) and key.isprintable():
+    if key.isascii() and key.isprintable() and not (set(key) & _JSON_ESCAPED):
         # A raw line filter first lets Loki skip most lines before parsing.
         prefix = f"{logs.selector} |= {logql_string(key)}"
     return f"{prefix} | {logs.parser} | {field}={logql_string(key)}"
@@ -235,4 +249,5 @@ def _sum_increase(selector: str, window: timedelta, by: tuple[str, ...]) -> str:
 
 
 def threshold_in_unit(objective: LatencyObjective, unit: str) -> float:
-    return objective.threshold.total_seconds() / _UNIT_SECONDS[unit]
+    # Exact division, so 43ms in ms is 43.0 and matches the bucket le="43".
+    return float(_in_unit(objective.threshold, unit))

@@ -122,7 +122,7 @@ def span_code(span: SpanModel) -> str | None:
     return None
 
 
-def _union_seconds(intervals: Iterable[tuple[int, int]]) -> float:
+def _union_ns(intervals: Iterable[tuple[int, int]]) -> int:
     total = 0
     current_start = current_end = None
     for start, end in sorted(intervals):
@@ -134,7 +134,7 @@ def _union_seconds(intervals: Iterable[tuple[int, int]]) -> float:
             current_end = max(current_end, end)
     if current_end is not None and current_start is not None:
         total += current_end - current_start
-    return total / 1e9
+    return total
 
 
 def _trace_nodes(trace: TraceModel) -> tuple[list[_Node], bool]:
@@ -171,17 +171,23 @@ def _trace_nodes(trace: TraceModel) -> tuple[list[_Node], bool]:
         else:
             orphans.append(node)
     for node in nodes.values():
-        child_time = _union_seconds(
-            (c.row.start_ns, c.row.end_ns) for c in node.children
+        row = node.row
+        # Only the part of a child inside its parent counts: a consumer span
+        # may run after the request that enqueued it has returned.
+        child_ns = _union_ns(
+            (max(c.row.start_ns, row.start_ns), min(c.row.end_ns, row.end_ns))
+            for c in node.children
+            if c.row.start_ns < row.end_ns and c.row.end_ns > row.start_ns
         )
-        node.row.self_time_s = max(0.0, node.row.duration_s - child_time)
+        row.self_time_s = (row.end_ns - row.start_ns - child_ns) / 1e9
     if orphans:
+        bounds = [_subtree_bounds(o) for o in orphans]
         placeholder = _Node(
             TimelineRow(
                 kind="placeholder",
                 depth=0,
-                start_ns=min(o.row.start_ns for o in orphans),
-                end_ns=max(o.row.end_ns for o in orphans),
+                start_ns=min(start for start, _ in bounds),
+                end_ns=max(end for _, end in bounds),
                 name="(parent span missing from Tempo)",
                 trace_id=trace.trace_id,
             ),
@@ -189,6 +195,18 @@ def _trace_nodes(trace: TraceModel) -> tuple[list[_Node], bool]:
         )
         roots.append(placeholder)
     return roots, bool(orphans) or trace.partial_reason is not None
+
+
+def _subtree_bounds(node: _Node) -> tuple[int, int]:
+    """Return the earliest start and latest end of a span and its descendants."""
+    start, end = node.row.start_ns, node.row.end_ns
+    pending = list(node.children)
+    while pending:
+        child = pending.pop()
+        start = min(start, child.row.start_ns)
+        end = max(end, child.row.end_ns)
+        pending.extend(child.children)
+    return start, end
 
 
 def _log_row(event: LogEvent) -> TimelineRow:
@@ -218,10 +236,9 @@ def build_timeline(
         roots, partial = _trace_nodes(trace)
         top.extend(roots)
         if roots:
-            # Log lines attach to the real root when there is one.
-            attach_to[trace.trace_id] = next(
-                (r for r in roots if r.row.kind == "span"), roots[0]
-            )
+            # Log lines attach to the earliest real root when there is one.
+            spans = [r for r in roots if r.row.kind == "span"]
+            attach_to[trace.trace_id] = min(spans or roots, key=_order)
         note = trace.partial_reason
         if partial and note is None:
             note = "some spans' parents are missing"
@@ -237,13 +254,22 @@ def build_timeline(
             )
         )
 
+    claimed: set[int] = set()
+    unmatched: list[LogEvent] = []
     for event in events:
-        node = _Node(_log_row(event))
         parent = attach_to.get(event.trace_id or "")
+        if parent is None:
+            unmatched.append(event)
+            continue
+        parent.children.append(_Node(_log_row(event)))
+        claimed.add(id(parent))
+    for event in unmatched:
+        parent = _matching_root(event, top, claimed)
         if parent is not None:
-            parent.children.append(node)
+            claimed.add(id(parent))
+            parent.children.append(_Node(_log_row(event)))
         else:
-            top.append(node)
+            top.append(_Node(_log_row(event)))
 
     rows: list[TimelineRow] = []
 
@@ -260,6 +286,38 @@ def build_timeline(
     return Timeline(
         context_key=context_key, rows=rows, traces=trace_infos, log_count=len(events)
     )
+
+
+# How far a log line's timestamp may lie from the end of the root span it
+# describes: the line is written just after the span ends.
+MATCH_TOLERANCE_NS = 1_000_000_000
+
+
+def _matching_root(
+    event: LogEvent, roots: list[_Node], claimed: set[int]
+) -> _Node | None:
+    """Find the root span a log line without a trace id describes.
+
+    A match is a root span not yet holding a log line, whose name ends with the
+    line's method or entry type, and that ends within a second of the line's
+    timestamp; the closest one wins.
+    """
+    if not event.name:
+        return None
+    best: _Node | None = None
+    best_gap = MATCH_TOLERANCE_NS + 1
+    for node in roots:
+        row = node.row
+        if (
+            row.kind != "span"
+            or id(node) in claimed
+            or not row.name.endswith(event.name)
+        ):
+            continue
+        gap = abs(row.end_ns - event.ts_ns)
+        if gap < best_gap:
+            best, best_gap = node, gap
+    return best
 
 
 def _order(node: _Node) -> tuple[int, int, str]:

@@ -10,7 +10,14 @@ from rich.table import Table
 
 from slocli.core.budget import REPORTED_BURN_WINDOWS, BudgetReport, ObjectiveReport
 from slocli.core.durations import format_prometheus_duration
-from slocli.render.common import count_text, number, percent, rfc3339, to_json
+from slocli.render.common import (
+    count_text,
+    number,
+    percent,
+    plain,
+    rfc3339,
+    to_json,
+)
 
 SCHEMA = "slocli.budget/v1"
 
@@ -113,7 +120,7 @@ def _alert_lines(report: BudgetReport) -> list[str]:
 
 
 def render_table(report: BudgetReport, console: Console) -> None:
-    console.print(_header(report))
+    console.print(plain(_header(report)))
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in COLUMNS:
         table.add_column(
@@ -125,7 +132,7 @@ def render_table(report: BudgetReport, console: Console) -> None:
             if objective.status.state in ("exhausted", "page", "no data")
             else None
         )
-        table.add_row(*row, style=style)
+        table.add_row(*(plain(cell) for cell in row), style=style)
     console.print()
     console.print(table)
     lines = _alert_lines(report) + [f"note: {n}" for n in report.notes]
@@ -135,7 +142,7 @@ def render_table(report: BudgetReport, console: Console) -> None:
     )
     console.print()
     for line in lines:
-        console.print(line)
+        console.print(plain(line))
 
 
 def render_markdown(report: BudgetReport) -> str:

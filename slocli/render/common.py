@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from rich.console import Console
+from rich.text import Text
 
 from slocli.core.durations import format_duration
 
@@ -24,7 +25,8 @@ def make_console(file: IO[str] | None = None) -> Console:
     is_terminal = hasattr(stream, "isatty") and stream.isatty()
     width = None
     if not is_terminal:
-        width = int(os.environ.get("COLUMNS", PIPE_WIDTH) or PIPE_WIDTH)
+        columns = os.environ.get("COLUMNS", "")
+        width = int(columns) if columns.isdigit() and int(columns) > 0 else PIPE_WIDTH
     return Console(
         file=stream,
         highlight=False,
@@ -42,6 +44,18 @@ def stderr_console() -> Console:
         highlight=False,
         no_color=bool(os.environ.get("NO_COLOR")) or not is_terminal,
         emoji=False,
+    )
+
+
+def plain(value: str) -> Text:
+    """Wrap data for a rich console: no markup, control characters escaped.
+
+    Context keys, names and server messages are data, so a ``[`` in them must
+    not start a style, and an escape sequence or line break must not reach the
+    terminal. ``\\x1b`` and ``\\n`` are shown as those four and two characters.
+    """
+    return Text(
+        "".join(char if char.isprintable() else repr(char)[1:-1] for char in value)
     )
 
 

@@ -10,7 +10,14 @@ from rich.console import Console
 from rich.table import Table
 
 from slocli.core.misses import MethodSummary, Miss, MissReport, PromCount
-from slocli.render.common import count_text, number, rfc3339, seconds_text, to_json
+from slocli.render.common import (
+    count_text,
+    number,
+    plain,
+    rfc3339,
+    seconds_text,
+    to_json,
+)
 
 SCHEMA = "slocli.misses/v1"
 
@@ -30,7 +37,9 @@ def _codes_text(summary: MethodSummary) -> str:
 def render_table(report: MissReport, console: Console) -> None:
     window = report.window
     console.print(
-        f"SLO misses in {window.describe()} (UTC, {seconds_text(window.duration.total_seconds())})"
+        plain(
+            f"SLO misses in {window.describe()} (UTC, {seconds_text(window.duration.total_seconds())})"
+        )
     )
     summary = Table(title=None, box=None, header_style="bold", pad_edge=False)
     for column, justify in (
@@ -47,13 +56,13 @@ def render_table(report: MissReport, console: Console) -> None:
         summary.add_column(column, justify=justify)  # type: ignore[arg-type]
     for row in report.summaries:
         summary.add_row(
-            row.kind,
-            row.name,
+            plain(row.kind),
+            plain(row.name),
             str(row.misses),
             str(row.slow),
             str(row.failed),
             seconds_text(row.worst_latency_s),
-            _codes_text(row),
+            plain(_codes_text(row)),
             _prom_text(row.prom_failed),
             _prom_text(row.prom_slow),
         )
@@ -78,12 +87,12 @@ def render_table(report: MissReport, console: Console) -> None:
         for miss in report.misses:
             entries.add_row(
                 rfc3339(miss.ts_ns),
-                miss.kind,
-                miss.name,
-                miss.code or "-",
+                plain(miss.kind),
+                plain(miss.name),
+                plain(miss.code or "-"),
                 seconds_text(miss.latency_s),
-                miss.context_key or "-",
-                miss.trace_id or "-",
+                plain(miss.context_key or "-"),
+                plain(miss.trace_id or "-"),
                 style="bold" if miss.failed else None,
             )
         console.print()
@@ -91,7 +100,7 @@ def render_table(report: MissReport, console: Console) -> None:
 
     console.print()
     for line in footer_lines(report):
-        console.print(line)
+        console.print(plain(line))
 
 
 def footer_lines(report: MissReport) -> list[str]:

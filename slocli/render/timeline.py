@@ -6,11 +6,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from slocli.collect import TimelineResult
 from slocli.core.timeline import TimelineRow
-from slocli.render.common import number, rfc3339, seconds_text, to_json
+from slocli.render.common import number, plain, rfc3339, seconds_text, to_json
 
 SCHEMA = "slocli.timeline/v1"
 BAR_WIDTH = 40
@@ -39,10 +38,12 @@ def _status_text(row: TimelineRow) -> str:
 def render_table(result: TimelineResult, console: Console) -> None:
     timeline = result.timeline
     start, end = timeline.start_ns, timeline.end_ns
-    console.print(f"Context key {timeline.context_key!r}")
+    console.print(plain(f"Context key {timeline.context_key!r}"))
     console.print(
-        f"{timeline.log_count} log lines, {len(timeline.traces)} traces; searched "
-        f"{result.window.describe()} (UTC)"
+        plain(
+            f"{timeline.log_count} log lines, {len(timeline.traces)} traces; searched "
+            f"{result.window.describe()} (UTC)"
+        )
     )
     if timeline.rows:
         console.print(
@@ -60,16 +61,16 @@ def render_table(result: TimelineResult, console: Console) -> None:
     for row in timeline.rows:
         indent = "  " * row.depth
         marker = {"span": "", "log": "log: ", "placeholder": ""}[row.kind]
-        name = Text(f"{indent}{marker}{row.name}")
+        name = plain(f"{indent}{marker}{row.name}")
         if row.kind == "log":
             name.stylize("italic")
         duration = seconds_text(row.duration_s) if row.end_ns > row.start_ns else "-"
         table.add_row(
             "+" + seconds_text((row.start_ns - start) / 1e9),
             name,
-            row.service or "",
+            plain(row.service or ""),
             duration,
-            _status_text(row),
+            plain(_status_text(row)),
             bar(row, start, end),
             "<- longest" if row.longest else "",
             style="bold" if row.longest else None,
@@ -83,7 +84,7 @@ def render_table(result: TimelineResult, console: Console) -> None:
     if notes:
         console.print()
         for note in notes:
-            console.print(f"note: {note}")
+            console.print(plain(f"note: {note}"))
 
 
 def _row_json(row: TimelineRow) -> dict[str, Any]:
