@@ -12,6 +12,7 @@ a service that emits them needs no configuration file.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from collections.abc import Mapping
@@ -393,6 +394,37 @@ def _leaf_paths(
     return paths
 
 
+def _deep_merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    result = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(result.get(key), dict):
+            result[key] = _deep_merge(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def recordable(config: Config) -> dict[str, Any]:
+    """The objectives and telemetry shapes as plain data, for an evidence bundle.
+
+    Backends are left out: they hold addresses and credentials, and a replay
+    needs neither. Durations become seconds.
+    """
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, timedelta):
+            return value.total_seconds()
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(item) for item in value]
+        return value
+
+    data = config.model_dump(exclude={"backends"})
+    result: dict[str, Any] = plain(data)
+    return result
+
+
 def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> bool:
     """Set a nested key, creating missing mappings on the way.
 
@@ -417,9 +449,13 @@ def load_config(
     config_path: str | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[tuple[str, ...], tuple[Any, str]] | None = None,
+    base: Mapping[str, Any] | None = None,
+    base_source: str = "",
 ) -> LoadedConfig:
-    """Merge defaults, the configuration file, the environment and options.
+    """Merge defaults, a base layer, the configuration file, the environment and options.
 
+    ``base`` is the configuration an evidence bundle recorded, so a replay asks
+    the same queries; the file, the environment and options still override it.
     ``overrides`` maps a key path to ``(value, source)``, where the source names
     the option (``--loki-addr``); a None value is skipped.
     """
@@ -428,10 +464,15 @@ def load_config(
     merged: dict[str, Any] = {}
     sources: dict[tuple[str, ...], str] = {}
 
-    if file is not None:
-        merged = _read_yaml(file)
+    if base:
+        merged = copy.deepcopy(dict(base))
         for path in _leaf_paths(merged):
+            sources[path] = base_source
+    if file is not None:
+        from_file = _read_yaml(file)
+        for path in _leaf_paths(from_file):
             sources[path] = f"file {file}"
+        merged = _deep_merge(merged, from_file)
 
     for name, path in ENVIRONMENT.items():
         value = env.get(name)

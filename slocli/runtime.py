@@ -30,7 +30,7 @@ from slocli.backends.http import BackendHTTP, redact_text
 from slocli.backends.loki import LokiClient
 from slocli.backends.prometheus import PrometheusClient
 from slocli.backends.tempo import TempoClient
-from slocli.config import BackendConfig, LoadedConfig, load_config
+from slocli.config import BackendConfig, LoadedConfig, load_config, recordable
 from slocli.errors import ConfigError, UsageError
 
 logger = logging.getLogger("slocli")
@@ -133,6 +133,7 @@ class Runtime:
         for http in self._https:
             http.close()
         if self.record_bundle is not None and self.record_path is not None:
+            self.record_bundle.config = recordable(self.loaded.config)
             self.record_bundle.commands.append([redact_text(arg) for arg in self.argv])
             self.record_bundle.save(self.record_path)
             print(
@@ -167,15 +168,18 @@ def build_runtime(
     if options.org_id is not None:
         for key in ("prometheus", "loki", "tempo"):
             overrides[("backends", key, "tenant")] = (options.org_id, "option --org-id")
-    loaded = load_config(
-        config_path=options.config, environ=environ, overrides=overrides
-    )
-
     replay_bundle = None
     now = clock()
     if options.replay:
         replay_bundle = load_bundle(options.replay)
         now = replay_bundle.recorded_at
+    loaded = load_config(
+        config_path=options.config,
+        environ=environ,
+        overrides=overrides,
+        base=replay_bundle.config if replay_bundle is not None else None,
+        base_source=f"bundle {options.replay}",
+    )
     record_bundle = None
     record_path = None
     if options.record:

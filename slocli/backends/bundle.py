@@ -7,6 +7,7 @@ A bundle is one JSON document::
      "slocli_version": "0.1.0",
      "commands": [["misses", "--since", "24h"]],  # what was run, for the reader
      "meta": {...},                               # free-form, e.g. the demo's key
+     "config": {"objectives": ..., "telemetry": ...},  # replayed as a base layer
      "exchanges": [{"backend": "Loki", "method": "GET",
                     "path": "/loki/api/v1/query_range",
                     "params": [["query", "..."], ...],
@@ -55,6 +56,8 @@ class Bundle:
     exchanges: list[dict[str, Any]] = field(default_factory=list)
     commands: list[list[str]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    # Objectives and telemetry shapes of the recorded run, never backends.
+    config: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         document = {
@@ -66,6 +69,7 @@ class Bundle:
             "slocli_version": __version__,
             "commands": self.commands,
             "meta": self.meta,
+            "config": self.config,
             "exchanges": self.exchanges,
         }
         return json.dumps(document, ensure_ascii=False, indent=1)
@@ -108,6 +112,7 @@ def load_bundle(path: Path | str, *, option: str = "--replay") -> Bundle:
         exchanges=list(document["exchanges"]),
         commands=list(document.get("commands", [])),
         meta=dict(document.get("meta", {})),
+        config=dict(document.get("config", {})),
     )
 
 
@@ -145,6 +150,8 @@ def _document_problem(document: dict[str, Any]) -> str | None:
         return "commands is not a list"
     if not isinstance(document.get("meta", {}), dict):
         return "meta is not an object"
+    if not isinstance(document.get("config", {}), dict):
+        return "config is not an object"
     exchanges = document.get("exchanges")
     if not isinstance(exchanges, list):
         return "exchanges is missing or not a list"

@@ -43,7 +43,7 @@ def show(
 
         from slocli.config import iter_effective
         from slocli.errors import UsageError
-        from slocli.render.common import make_console, to_json
+        from slocli.render.common import make_console, plain, to_json
         from slocli.runtime import CommonOptions, build_runtime
 
         if output not in ("table", "json"):
@@ -76,13 +76,13 @@ def show(
             return 0
         console = make_console()
         file = runtime.loaded.file
-        console.print(f"Configuration file: {file if file else '(none found)'}")
+        console.print(plain(f"Configuration file: {file if file else '(none found)'}"))
         table = Table(box=None, header_style="bold", pad_edge=False)
         table.add_column("KEY")
         table.add_column("VALUE", overflow="fold")
         table.add_column("SOURCE")
         for key, value, source in rows:
-            table.add_row(key, value, source)
+            table.add_row(plain(key), plain(value), plain(source))
         console.print(table)
         return 0
 

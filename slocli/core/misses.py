@@ -107,41 +107,46 @@ def classify(
 
     ``entries`` are (timestamp ns, labels, line) with the parser's fields among
     the labels. A line whose fields do not parse is set apart as unparsed,
-    never counted as slow or as fast.
+    never counted as slow or as fast, unless its code alone makes it a miss:
+    it is then a failed miss with an unknown latency.
     """
     fields = logs.fields
     failure_codes = set(objectives.api_availability.failure_codes)
     result = Classified()
     for ts_ns, labels, line in entries:
+        code = labels.get(fields.code) or None
+        # A failing code makes an API request a miss whatever its latency, so a
+        # request whose latency does not parse still counts as failed.
+        failed = kind == "api" and code in failure_codes
         error = labels.get("__error__")
-        if error:
+        if error and not (failed and error == "LabelFilterErr"):
             details = labels.get("__error_details__", "")
             reason = f"{error}: {details}" if details else error
             result.unparsed.append(UnparsedLine(ts_ns, reason, line))
             continue
         duration_field = fields.latency if kind == "api" else fields.run_time
         raw = labels.get(duration_field)
+        latency: float | None
         try:
             latency = read_duration(raw, logs.duration_unit)
         except ValueError as exc:
-            result.unparsed.append(
-                UnparsedLine(
-                    ts_ns, f"{duration_field}={raw!r} does not parse: {exc}", line
+            if not failed:
+                result.unparsed.append(
+                    UnparsedLine(
+                        ts_ns, f"{duration_field}={raw!r} does not parse: {exc}", line
+                    )
                 )
-            )
-            continue
-        code = labels.get(fields.code) or None
+                continue
+            latency = None
         if kind == "api":
             name = labels.get(fields.method, "")
             threshold = objectives.api_latency.threshold.total_seconds()
-            failed = code in failure_codes
         else:
             name = labels.get(fields.entry_type, "")
             threshold = objectives.queue_latency.for_type(
                 name
             ).threshold.total_seconds()
-            failed = False
-        slow = latency > threshold
+        slow = latency is not None and latency > threshold
         if not (slow or failed):
             result.not_misses += 1
             continue

@@ -118,28 +118,44 @@ def api_misses_query(
 def queue_misses_query(
     logs: LogsShape, objectives: ObjectivesConfig, entry_type: str | None = None
 ) -> str:
-    """LogQL for queue entries slower than the loosest-fitting objective.
+    """LogQL for queue entries slower than their entry type's objective.
 
-    Entry types have objectives of their own, so the server filter uses the
-    smallest threshold and the client applies each type's threshold.
+    Each configured entry type gets its own threshold, and every other type the
+    default one, so Loki returns only misses. The client still applies each
+    type's threshold to every line it gets back.
     """
     fields = logs.fields
     queue = objectives.queue_latency
+    type_field = check_label_name(fields.entry_type)
     stages = [_base(logs)]
     if fields.kind:
         stages.append(
             f"{check_label_name(fields.kind)}={logql_string(logs.queue_kind)}"
         )
     if entry_type:
-        stages.append(
-            f"{check_label_name(fields.entry_type)}={logql_string(entry_type)}"
-        )
+        stages.append(f"{type_field}={logql_string(entry_type)}")
         threshold = queue.for_type(entry_type).threshold
-    else:
-        threshold = min(
-            [queue.default.threshold, *(o.threshold for o in queue.types.values())]
+        stages.append(duration_filter(fields.run_time, threshold, logs.duration_unit))
+        return " | ".join(stages)
+    if not queue.types:
+        stages.append(
+            duration_filter(
+                fields.run_time, queue.default.threshold, logs.duration_unit
+            )
         )
-    stages.append(duration_filter(fields.run_time, threshold, logs.duration_unit))
+        return " | ".join(stages)
+    # "and" binds tighter than "or" in LogQL label filter expressions.
+    clauses = [
+        f"{type_field}={logql_string(name)} and "
+        + duration_filter(fields.run_time, objective.threshold, logs.duration_unit)
+        for name, objective in sorted(queue.types.items())
+    ]
+    configured = "|".join(re2_escape(name) for name in sorted(queue.types))
+    clauses.append(
+        f"{type_field}!~{logql_string(configured)} and "
+        + duration_filter(fields.run_time, queue.default.threshold, logs.duration_unit)
+    )
+    stages.append(" or ".join(clauses))
     return " | ".join(stages)
 
 

@@ -53,7 +53,7 @@ def render_table(report: MissReport, console: Console) -> None:
         ("PROM FAILED", "right"),
         ("PROM SLOW", "right"),
     ):
-        summary.add_column(column, justify=justify)  # type: ignore[arg-type]
+        summary.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for row in report.summaries:
         summary.add_row(
             plain(row.kind),
@@ -74,16 +74,14 @@ def render_table(report: MissReport, console: Console) -> None:
 
     if report.misses:
         entries = Table(box=None, header_style="bold", pad_edge=False)
-        for column, justify in (
-            ("TIME", "left"),
-            ("KIND", "left"),
-            ("METHOD / ENTRY TYPE", "left"),
-            ("CODE", "left"),
-            ("LATENCY", "right"),
-            ("CONTEXT KEY", "left"),
-            ("TRACE ID", "left"),
-        ):
-            entries.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        for column in ("TIME", "KIND", "METHOD / ENTRY TYPE", "CODE"):
+            entries.add_column(column, overflow="fold")
+        entries.add_column("LATENCY", justify="right")
+        # Keys and trace ids are copied from here, so they are never folded
+        # while the method column can give way.
+        key_width = max((len(m.context_key or "-") for m in report.misses), default=1)
+        entries.add_column("CONTEXT KEY", no_wrap=True, min_width=min(key_width, 64))
+        entries.add_column("TRACE ID", no_wrap=True, min_width=32)
         for miss in report.misses:
             entries.add_row(
                 rfc3339(miss.ts_ns),
@@ -105,7 +103,7 @@ def render_table(report: MissReport, console: Console) -> None:
 
 def footer_lines(report: MissReport) -> list[str]:
     lines = [
-        f"{len(report.misses)} misses"
+        f"{len(report.misses)} {'miss' if len(report.misses) == 1 else 'misses'}"
         + ("" if report.complete else f" (INCOMPLETE: {report.incomplete_reason})")
     ]
     if report.unparsed_count:

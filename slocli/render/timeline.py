@@ -26,6 +26,19 @@ def bar(row: TimelineRow, start_ns: int, end_ns: int, width: int = BAR_WIDTH) ->
     return " " * first + mark * (last - first) + " " * (width - last)
 
 
+def _step_width(rows: list[TimelineRow]) -> int:
+    return max(
+        (
+            2 * r.depth
+            + len(r.name)
+            + (5 if r.kind == "log" else 0)
+            + (12 if r.longest else 0)
+            for r in rows
+        ),
+        default=4,
+    )
+
+
 def _status_text(row: TimelineRow) -> str:
     parts = [
         p
@@ -50,18 +63,38 @@ def render_table(result: TimelineResult, console: Console) -> None:
             f"Timeline from {rfc3339(start)} to {rfc3339(end)} "
             f"({seconds_text((end - start) / 1e9)})"
         )
+    # The bar takes what the other columns leave, between 10 and BAR_WIDTH cells.
+    others = (
+        8  # offset
+        + min(_step_width(timeline.rows), 60)
+        + max((len(r.service or "") for r in timeline.rows), default=0)
+        + 9  # duration
+        + max((len(_status_text(r)) for r in timeline.rows), default=1)
+        + 2 * 5  # padding between the six columns
+    )
+    width = max(10, min(BAR_WIDTH, console.width - others))
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("OFFSET", justify="right")
-    table.add_column("STEP", overflow="fold")
+    step_width = max(
+        (
+            2 * r.depth + len(r.name) + (5 if r.kind == "log" else 0)
+            for r in timeline.rows
+        ),
+        default=4,
+    )
+    table.add_column("STEP", overflow="fold", min_width=min(step_width, 60))
     table.add_column("SERVICE")
     table.add_column("DURATION", justify="right")
     table.add_column("CODE")
     table.add_column("", no_wrap=True)
-    table.add_column("")
     for row in timeline.rows:
         indent = "  " * row.depth
         marker = {"span": "", "log": "log: ", "placeholder": ""}[row.kind]
         name = plain(f"{indent}{marker}{row.name}")
+        if row.longest:
+            # In the step column, which folds rather than crops, so a narrow
+            # terminal still shows it.
+            name.append("  <- longest")
         if row.kind == "log":
             name.stylize("italic")
         duration = seconds_text(row.duration_s) if row.end_ns > row.start_ns else "-"
@@ -71,8 +104,7 @@ def render_table(result: TimelineResult, console: Console) -> None:
             plain(row.service or ""),
             duration,
             plain(_status_text(row)),
-            bar(row, start, end),
-            "<- longest" if row.longest else "",
+            bar(row, start, end, width),
             style="bold" if row.longest else None,
         )
     console.print()

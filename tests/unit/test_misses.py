@@ -495,3 +495,33 @@ def test_summary_has_no_prometheus_counts() -> None:
 )
 def test_method_name(value: str, expected: str) -> None:
     assert method_name(value) == expected
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        api_labels(code="Unavailable", latency="1500"),
+        api_labels(
+            code="Unavailable",
+            latency="1500",
+            __error__="LabelFilterErr",
+            __error_details__='time: missing unit in duration "1500"',
+        ),
+    ],
+    ids=["client-side", "server-marked"],
+)
+def test_failed_request_with_unparsed_latency(labels: dict[str, str]) -> None:
+    result = run([(TS, labels, "line")])
+
+    assert len(result.misses) == 1
+    assert result.misses[0].failed is True
+    assert result.misses[0].slow is False
+    assert result.misses[0].latency_s is None
+    assert result.unparsed == []
+
+
+def test_ok_request_with_unparsed_latency_is_unparsed() -> None:
+    result = run([(TS, api_labels(latency="1500"), "line")])
+
+    assert result.misses == []
+    assert len(result.unparsed) == 1

@@ -231,7 +231,13 @@ def test_api_misses_rejects_bad_field() -> None:
 @pytest.mark.parametrize(
     ("entry_type", "expected"),
     [
-        (None, '{app="gramophile"} | json | kind="queue" | run_time > 20s'),
+        (
+            None,
+            '{app="gramophile"} | json | kind="queue" | '
+            'entry_type="RefreshRelease" and run_time > 2m or '
+            'entry_type="Validate" and run_time > 20s or '
+            'entry_type!~"RefreshRelease|Validate" and run_time > 30s',
+        ),
         (
             "RefreshRelease",
             '{app="gramophile"} | json | kind="queue" | '

@@ -424,11 +424,11 @@ def test_timeline_table() -> None:
         2 log lines, 2 traces; searched 2026-03-04T09:00:00Z/2026-03-04T10:00:00Z (UTC)
         Timeline from 2026-03-04T09:35:00.000Z to 2026-03-04T09:35:02.000Z (2.00s)
 
-        OFFSET  STEP                       SERVICE     DURATION  CODE
-           +0s  GetRecord                  gramophile     1.00s  OK     ████████████████████
-           +0s    log: api GetRecord                      1.00s  OK     ████████████████████
-        +100ms    discogs.GetRelease       gramophile     800ms  error    ████████████████                        <- longest
-        +1.50s  log: queue RefreshRelease                 500ms  OK                                   ██████████
+        OFFSET  STEP                              SERVICE     DURATION  CODE
+           +0s  GetRecord                         gramophile     1.00s  OK     ████████████████████
+           +0s    log: api GetRecord                             1.00s  OK     ████████████████████
+        +100ms    discogs.GetRelease  <- longest  gramophile     800ms  error    ████████████████
+        +1.50s  log: queue RefreshRelease                        500ms  OK                                   ██████████
 
         note: Loki warning: slow
         note: trace 11111111111111111111111111111111: not found in Tempo
