@@ -2,6 +2,7 @@
 
     python -m tests.stack generate --seed N --out DIR
     python -m tests.stack tsdb --seed N [--cache DIR]
+    python -m tests.stack serve [--seed N] [--env FILE]
 
 `generate` writes what one seed produces, for people and benchmarks to read:
 
@@ -12,6 +13,11 @@
 - `truth.json`: the expected values (misses, counts, budget figures).
 
 `tsdb` builds (or finds) the cached TSDB of a seed and prints its folder.
+
+`serve` starts the whole stack on 127.0.0.1 (Prometheus, the Loki and Tempo
+test servers, and an slo.yaml with the service's queue objectives), prints the
+environment variables that point `slo` at it, and runs until interrupted. The
+end of the workload is 2026-03-04T12:00:00Z, so pass `--to` or `--at` with it.
 """
 
 from __future__ import annotations
@@ -67,6 +73,46 @@ def _generate(seed: int, out: Path) -> None:
     )
 
 
+def _serve(seed: int, env_file: Path | None) -> None:
+    import tempfile
+
+    from tests.conftest import TENANT, write_stack_config
+    from tests.stack.loki_server import LokiTestServer
+    from tests.stack.prom import PrometheusServer
+    from tests.stack.tempo_server import TempoTestServer
+
+    workload = generate_workload(seed)
+    with tempfile.TemporaryDirectory() as folder:
+        config = write_stack_config(Path(folder) / "slo.yaml")
+        with (
+            PrometheusServer(build_tsdb(workload)) as prometheus,
+            LokiTestServer(workload.streams, tenant=TENANT) as loki,
+            TempoTestServer(workload.spans, tenant=TENANT) as tempo,
+        ):
+            variables = {
+                "PROMETHEUS_URL": prometheus.url,
+                "LOKI_ADDR": loki.url,
+                "LOKI_ORG_ID": TENANT,
+                "TEMPO_ADDR": tempo.url,
+                "TEMPO_ORG_ID": TENANT,
+                "SLO_CONFIG": str(config),
+            }
+            text = "".join(f"export {k}={v}\n" for k, v in variables.items())
+            if env_file is not None:
+                env_file.write_text(text, encoding="utf-8")
+            print(text, end="", flush=True)
+            print(
+                f"# timeline key: {workload.truth.timeline.context_key}; "
+                "workload ends 2026-03-04T12:00:00Z; Ctrl-C stops the stack",
+                flush=True,
+            )
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.stack",
@@ -89,10 +135,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="cache folder (default: $SLOCLI_TESTSTACK_CACHE or "
         "~/.cache/slocli-teststack)",
     )
+    serve = commands.add_parser(
+        "serve", help="run Prometheus, Loki and Tempo test servers until interrupted"
+    )
+    serve.add_argument("--seed", type=int, default=DEFAULT_SEED, help="RNG seed")
+    serve.add_argument(
+        "--env", type=Path, default=None, help="also write the exports to this file"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "generate":
         _generate(args.seed, args.out)
+    elif args.command == "serve":
+        _serve(args.seed, args.env)
     else:
         print(build_tsdb(args.seed, args.cache))
     return 0
