@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from pydantic import BaseModel, ConfigDict
-
 from slocli.backends.http import BackendHTTP
 from slocli.core.timewindow import TimeWindow
 from slocli.errors import BackendError, BackendResponseError
@@ -30,18 +28,39 @@ MAX_QUERY_LENGTH = timedelta(hours=720)
 MAX_ENTRIES_LIMIT = 5000
 
 
-class LogEntry(BaseModel):
-    """One log line with all its labels: stream labels, structured metadata and
-    labels extracted by parser stages, merged as Loki merges them by default."""
+LabelKey = tuple[tuple[str, str], ...]
 
-    model_config = ConfigDict(frozen=True)
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One log line with all its labels: stream labels, structured metadata and
+    labels extracted by parser stages, merged as Loki merges them by default.
+
+    A slotted dataclass rather than a pydantic model: a query can return
+    hundreds of thousands of entries, and ``_page`` checks every field's type
+    as it builds them. ``label_key`` is the labels sorted, computed once per
+    stream, for de-duplication and ordering.
+    """
 
     ts_ns: int
     labels: dict[str, str]
     line: str
+    label_key: LabelKey = field(default=(), compare=False, repr=False)
 
-    def key(self) -> tuple[int, tuple[tuple[str, str], ...], str]:
-        return (self.ts_ns, tuple(sorted(self.labels.items())), self.line)
+    def key(self) -> tuple[int, LabelKey, str]:
+        return (self.ts_ns, self.label_key or _label_key(self.labels), self.line)
+
+
+def _label_key(labels: dict[str, str]) -> LabelKey:
+    return tuple(sorted(labels.items()))
+
+
+def _checked_labels(raw: object) -> dict[str, str]:
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+    ):
+        raise ValueError(f"labels {raw!r} are not a map of strings")
+    return raw
 
 
 @dataclass
@@ -101,20 +120,23 @@ class LokiClient:
         entries: list[LogEntry] = []
         try:
             for stream in data.get("result") or []:
-                labels = dict(stream.get("stream") or {})
+                labels = _checked_labels(stream.get("stream") or {})
+                stream_key = _label_key(labels)
                 for value in stream.get("values") or []:
-                    entry_labels = labels
+                    entry_labels, entry_key = labels, stream_key
                     if len(value) > 2 and isinstance(value[2], dict):
                         # categorize-labels form: metadata and parsed labels apart
                         entry_labels = {
                             **labels,
-                            **(value[2].get("structuredMetadata") or {}),
-                            **(value[2].get("parsed") or {}),
+                            **_checked_labels(value[2].get("structuredMetadata") or {}),
+                            **_checked_labels(value[2].get("parsed") or {}),
                         }
+                        entry_key = _label_key(entry_labels)
+                    line = value[1]
+                    if not isinstance(line, str):
+                        raise ValueError(f"log line {line!r} is not a string")
                     entries.append(
-                        LogEntry(
-                            ts_ns=int(value[0]), labels=entry_labels, line=str(value[1])
-                        )
+                        LogEntry(int(value[0]), entry_labels, line, entry_key)
                     )
         except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
             raise self._invalid(str(exc)) from None
@@ -135,13 +157,13 @@ class LokiClient:
         and ``complete`` is False when more may exist.
         """
         result = LogQueryResult()
-        seen: set[tuple[int, tuple[tuple[str, str], ...], str]] = set()
+        seen: set[tuple[int, LabelKey, str]] = set()
         for piece in _split_window(window):
             if not self._page_window(
                 query, piece, page_size, max_entries, result, seen
             ):
                 break
-        result.entries.sort(key=lambda e: (e.ts_ns, sorted(e.labels.items()), e.line))
+        result.entries.sort(key=LogEntry.key)
         return result
 
     def _page_window(
@@ -151,7 +173,7 @@ class LokiClient:
         page_size: int,
         max_entries: int | None,
         result: LogQueryResult,
-        seen: set[tuple[int, tuple[tuple[str, str], ...], str]],
+        seen: set[tuple[int, LabelKey, str]],
     ) -> bool:
         """Page through one window; returns False when the caller's cap stopped it."""
         start_ns, end_ns = window.start_ns, window.end_ns
