@@ -3,7 +3,7 @@
 Starts the test stack (real Prometheus, Loki and Tempo test servers), runs the
 three views with --record, and merges the exchanges into one bundle at
 slocli/demo/incident.json. The bundle's clock is the end of the simulated
-workload, so `slo misses --since 24h --replay` asks exactly what was recorded.
+workload, so `slo misses --since 24h --replay` sends exactly the recorded requests.
 
 Usage: .venv/bin/python scripts/record_demo.py [OUTPUT]
 """

@@ -243,7 +243,7 @@ class LogFields(_Model):
 
 
 class LogsShape(_Model):
-    """How log lines look in Loki."""
+    """Shape of the log lines in Loki."""
 
     selector: str = '{app="gramophile"}'
     # A LogQL parser stage: json, logfmt, or a full `pattern "..."` or
@@ -405,7 +405,7 @@ def _deep_merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, A
 
 
 def recordable(config: Config) -> dict[str, Any]:
-    """The objectives and telemetry shapes as plain data, for an evidence bundle.
+    """Convert the objectives and telemetry shapes to plain data for a bundle.
 
     Backends are left out: they hold addresses and credentials, and a replay
     needs neither. Durations become seconds.
@@ -454,7 +454,7 @@ def load_config(
 ) -> LoadedConfig:
     """Merge defaults, a base layer, the configuration file, the environment and options.
 
-    ``base`` is the configuration an evidence bundle recorded, so a replay asks
+    ``base`` is the configuration an evidence bundle recorded, so a replay sends
     the same queries; the file, the environment and options still override it.
     ``overrides`` maps a key path to ``(value, source)``, where the source names
     the option (``--loki-addr``); a None value is skipped.

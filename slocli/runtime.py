@@ -1,8 +1,8 @@
 """What one command run needs: configuration, clock, backend clients and bundles.
 
 Commands build a ``Runtime`` from their options and ask it for clients. In
-replay mode the clients read from an evidence bundle and the clock is pinned
-to the time of recording; in record mode every exchange is appended to a
+replay mode the clients read from an evidence bundle, and the clock is pinned
+to the time of recording. In record mode every exchange is appended to a
 bundle that ``finish`` writes.
 """
 
@@ -96,7 +96,7 @@ class Runtime:
             transport = ReplayTransport(
                 name, self.replay_bundle, self.replay_source, prefix=_path(settings.url)
             )
-            # A replayed retry answers at once; waiting would only slow it down.
+            # A replayed retry needs no wait, because its response is already recorded.
             sleep = _no_sleep
             clock = self._pinned_now
         elif settings.url is None:

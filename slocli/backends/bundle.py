@@ -16,7 +16,7 @@ A bundle is one JSON document::
 
 Requests carry no credentials: the Authorization header is never stored, and
 URLs are stored as a path without host or user info. Replay serves the recorded
-answers for a (backend, method, path, params) key in the order they were
+responses for a (backend, method, path, params) key in the order they were
 recorded, so recorded retries replay as retries.
 """
 
@@ -274,7 +274,7 @@ class ReplayTransport(httpx.BaseTransport):
             exchange = queue.popleft()
             self._last[key] = exchange
         elif key in self._last:
-            # The same request again after its recorded answers ran out: a
+            # The same request again after its recorded responses ran out: a
             # replayed run may repeat an idempotent query.
             exchange = self._last[key]
         else:

@@ -4,7 +4,7 @@ Loki stops after ``limit`` entries and sets no flag (``readStreams`` in
 grafana/loki ``pkg/logql/engine.go``), so a page that comes back full may have
 more behind it. ``LokiClient.query_logs`` pages forward until a page comes back
 short. The next page starts at the last timestamp seen, because ``start`` is
-inclusive and more entries may share that nanosecond; entries repeated across
+inclusive and more entries may share that nanosecond. Entries repeated across
 the boundary are dropped on (timestamp, stream labels, line). logcli compares
 the line alone, which loses entries when two streams log the same line in the
 same nanosecond.
@@ -199,7 +199,7 @@ class LokiClient:
                 # there returns the same page. Ask for more entries at once.
                 if limit >= MAX_ENTRIES_LIMIT:
                     raise BackendError(
-                        f"Loki holds more than {MAX_ENTRIES_LIMIT} entries at one "
+                        f"Loki has more than {MAX_ENTRIES_LIMIT} entries at one "
                         f"timestamp ({last_ts} ns) for query {query}; they cannot be "
                         "paged: narrow the stream selector",
                         backend="Loki",

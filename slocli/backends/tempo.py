@@ -176,8 +176,8 @@ class TempoClient:
             try:
                 return self._trace_v2(trace_id, params)
             except BackendHTTPError as exc:
-                # Tempo before 2.6 has no v2 route and answers 404; v2 itself
-                # answers an unknown trace with 200, so 404 means "no such route".
+                # Tempo before 2.6 has no v2 route and returns 404. v2 itself
+                # returns 200 for an unknown trace, so 404 means "no such route".
                 if self.api == "v2" or exc.status != 404:
                     raise
         return self._trace_v1(trace_id, params)

@@ -47,7 +47,7 @@ def _format_number(value: Fraction) -> str:
 
 
 def duration_filter(field: str, threshold: timedelta, unit: str | None) -> str:
-    """A LogQL label filter that keeps lines whose duration field exceeds a threshold.
+    """Build a LogQL label filter that keeps lines whose duration exceeds a threshold.
 
     Go duration strings compare against a duration literal; plain numbers
     compare against the threshold in the configured unit.

@@ -1,9 +1,10 @@
 """Stitching log lines and trace spans of one context key into a timeline.
 
-Rows are ordered by start time. A span sits under its parent span; a log line
-that names a trace sits under that trace's root span; everything else is at the
-top level. Spans whose parent never reached Tempo (a partial trace) sit under
-a placeholder row, and the trace is marked partial.
+Rows are ordered by start time. A span sits under its parent span. A log line
+sits under the root span of the trace it names, or of the trace whose root span
+it describes, and otherwise at the top level. Spans whose parent never reached
+Tempo (a partial trace) sit under a placeholder row, and the trace is marked
+partial.
 
 The step that took longest is the span with the largest self time: its
 duration less the time covered by its child spans. That points at where the
@@ -112,7 +113,7 @@ class _Node:
 
 
 def span_code(span: SpanModel) -> str | None:
-    """The gRPC code a span recorded, by name; None when it recorded none."""
+    """Return the gRPC code name a span recorded, or None when it recorded none."""
     for key in ("rpc.grpc.status_code", "rpc.status_code", "grpc.code"):
         value = span.attributes.get(key)
         if isinstance(value, int) and 0 <= value < len(GRPC_CODE_NAMES):
@@ -298,9 +299,9 @@ def _matching_root(
 ) -> _Node | None:
     """Find the root span a log line without a trace id describes.
 
-    A match is a root span not yet holding a log line, whose name ends with the
+    A match is a root span without a log line yet, whose name ends with the
     line's method or entry type, and that ends within a second of the line's
-    timestamp; the closest one wins.
+    timestamp. The closest match wins.
     """
     if not event.name:
         return None

@@ -20,7 +20,7 @@ PIPE_WIDTH = 200
 
 
 def make_console(file: IO[str] | None = None) -> Console:
-    """A console for data on stdout: colour only on a terminal, NO_COLOR honoured."""
+    """Create a console for data on stdout: colour only on a terminal, NO_COLOR honoured."""
     stream = file or sys.stdout
     is_terminal = hasattr(stream, "isatty") and stream.isatty()
     width = None
@@ -78,7 +78,7 @@ def seconds_text(value: float | None) -> str:
 
 
 def number(value: float | None) -> float | None:
-    """A JSON-safe number: None in place of NaN or infinity."""
+    """Return a JSON-safe number: None in place of NaN or infinity."""
     if value is None or not math.isfinite(value):
         return None
     return value

@@ -16,7 +16,7 @@ BAR_WIDTH = 40
 
 
 def bar(row: TimelineRow, start_ns: int, end_ns: int, width: int = BAR_WIDTH) -> str:
-    """A bar for one row on an axis from start_ns to end_ns, `width` cells wide."""
+    """Draw one row's bar, `width` cells wide, on an axis from start_ns to end_ns."""
     total = max(end_ns - start_ns, 1)
     first = int((row.start_ns - start_ns) / total * width)
     last = int((row.end_ns - start_ns) / total * width)
