@@ -257,6 +257,8 @@ class TimelineResult:
     window: TimeWindow
     notes: list[str] = field(default_factory=list)
     complete: bool = True
+    # The zone naive --from/--to times were read in; the window itself is UTC.
+    input_zone: str = "UTC"
 
 
 def _log_event(entry: LogEntry, logs: LogsShape) -> LogEvent:

@@ -113,6 +113,7 @@ def misses(
         finally:
             runtime.finish()
 
+        report.input_zone = tz
         if output is TableFormat.json:
             print(render.render_json(report))
         elif output is TableFormat.csv:

@@ -87,6 +87,7 @@ def trace(
             result = collect_timeline(runtime, context_key, window)
         finally:
             runtime.finish()
+        result.input_zone = tz
         if output is TimelineFormat.json:
             print(render.render_json(result))
         else:

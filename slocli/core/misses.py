@@ -213,3 +213,5 @@ class MissReport:
     incomplete_reason: str | None = None
     prometheus_note: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # The zone naive --from/--to times were read in; the window itself is UTC.
+    input_zone: str = "UTC"

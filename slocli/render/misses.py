@@ -30,6 +30,10 @@ def _prom_text(count: PromCount | None) -> str:
     return f"{count_text(count.low)}-{count_text(count.high)}"
 
 
+def _zone_note(zone: str) -> str:
+    return "" if zone == "UTC" else f"; naive times read in {zone}"
+
+
 def _codes_text(summary: MethodSummary) -> str:
     return ", ".join(f"{code} {n}" for code, n in summary.codes.most_common())
 
@@ -38,7 +42,8 @@ def render_table(report: MissReport, console: Console) -> None:
     window = report.window
     console.print(
         plain(
-            f"SLO misses in {window.describe()} (UTC, {seconds_text(window.duration.total_seconds())})"
+            f"SLO misses in {window.describe()} (UTC, "
+            f"{seconds_text(window.duration.total_seconds())}{_zone_note(report.input_zone)})"
         )
     )
     summary = Table(title=None, box=None, header_style="bold", pad_edge=False)
@@ -152,6 +157,7 @@ def to_document(report: MissReport) -> dict[str, Any]:
             "start": rfc3339(window.start),
             "end": rfc3339(window.end),
             "seconds": window.duration.total_seconds(),
+            "input_zone": report.input_zone,
         },
         "complete": report.complete,
         "incomplete_reason": report.incomplete_reason,

@@ -55,7 +55,13 @@ def render_table(result: TimelineResult, console: Console) -> None:
     console.print(
         plain(
             f"{timeline.log_count} log lines, {len(timeline.traces)} traces; searched "
-            f"{result.window.describe()} (UTC)"
+            f"{result.window.describe()} (UTC"
+            + (
+                ""
+                if result.input_zone == "UTC"
+                else f"; naive times read in {result.input_zone}"
+            )
+            + ")"
         )
     )
     if timeline.rows:
@@ -148,6 +154,7 @@ def to_document(result: TimelineResult) -> dict[str, Any]:
             "start": rfc3339(result.window.start),
             "end": rfc3339(result.window.end),
             "seconds": result.window.duration.total_seconds(),
+            "input_zone": result.input_zone,
         },
         "complete": result.complete,
         "start": rfc3339(timeline.start_ns, digits=9) if timeline.rows else None,

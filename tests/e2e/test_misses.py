@@ -94,8 +94,49 @@ def test_window_stated_in_utc(misses_json: dict) -> None:
         "start": "2026-03-03T12:00:00Z",
         "end": "2026-03-04T12:00:00Z",
         "seconds": 86400.0,
+        "input_zone": "UTC",
     }
     assert misses_json["complete"] is True
+
+
+def test_naive_times_read_in_zone(slo: SloRunner) -> None:
+    # 07:00 in New York on 4 March 2026 is 12:00 UTC (EST, UTC-5).
+    run = slo(
+        [
+            "misses",
+            "--from",
+            "2026-03-04T06:00:00",
+            "--to",
+            "2026-03-04T07:00:00",
+            "--tz",
+            "America/New_York",
+            "--kind",
+            "api",
+            "-o",
+            "json",
+        ]
+    )
+    assert run.exit_code == 0, run.stderr
+    assert run.json()["window"] == {
+        "start": "2026-03-04T11:00:00Z",
+        "end": "2026-03-04T12:00:00Z",
+        "seconds": 3600.0,
+        "input_zone": "America/New_York",
+    }
+    table = slo(
+        [
+            "misses",
+            "--from",
+            "2026-03-04T06:00:00",
+            "--to",
+            "2026-03-04T07:00:00",
+            "--tz",
+            "America/New_York",
+            "--kind",
+            "api",
+        ]
+    )
+    assert "naive times read in America/New_York" in table.stdout.splitlines()[0]
 
 
 def test_kind_and_method_filters(stack: Stack, slo: SloRunner) -> None:

@@ -227,6 +227,7 @@ def test_misses_json_document() -> None:
         "start": "2026-03-03T12:00:00Z",
         "end": "2026-03-04T12:00:00Z",
         "seconds": 86400.0,
+        "input_zone": "UTC",
     }
     assert document["complete"] is False
     assert document["incomplete_reason"] == "stopped after 2 api lines"
@@ -453,6 +454,7 @@ def test_timeline_json() -> None:
         "start": "2026-03-04T09:00:00Z",
         "end": "2026-03-04T10:00:00Z",
         "seconds": 3600.0,
+        "input_zone": "UTC",
     }
     assert document["start"] == "2026-03-04T09:35:00.000000000Z"
     assert document["end"] == "2026-03-04T09:35:02.000000000Z"
