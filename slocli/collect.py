@@ -182,7 +182,13 @@ def add_prometheus_counts(
     def row(kind: str, name: str) -> MethodSummary:
         key = (kind, method_name(name))
         if key not in rows:
-            rows[key] = MethodSummary(kind=kind, name=name)
+            if kind == "api":
+                threshold = config.objectives.api_latency.threshold
+            else:
+                threshold = config.objectives.queue_latency.for_type(name).threshold
+            rows[key] = MethodSummary(
+                kind=kind, name=name, threshold_s=threshold.total_seconds()
+            )
             report.summaries.append(rows[key])
         return rows[key]
 

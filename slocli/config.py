@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import (
@@ -190,16 +190,39 @@ class LatencyObjective(_Model):
     threshold: Duration = timedelta(seconds=1)
 
 
+class QueueDefaultObjective(LatencyObjective):
+    """The objective of queue entry types without one of their own.
+
+    Looser than the API's, because the upstream rate limit bounds queue work.
+    """
+
+    target: Target = 0.99
+    threshold: Duration = timedelta(seconds=30)
+
+
+class QueueTypeObjective(_Model):
+    """One entry type's objective; a field left out comes from the default."""
+
+    target: Target | None = None
+    threshold: Duration | None = None
+
+
 class QueueObjectives(_Model):
     """Latency objectives of queue entries: one default, overridden per entry type."""
 
-    default: LatencyObjective = LatencyObjective(
-        target=0.99, threshold=timedelta(seconds=30)
-    )
-    types: dict[str, LatencyObjective] = {}
+    default: QueueDefaultObjective = QueueDefaultObjective()
+    types: dict[str, QueueTypeObjective] = {}
 
     def for_type(self, entry_type: str) -> LatencyObjective:
-        return self.types.get(entry_type, self.default)
+        override = self.types.get(entry_type) or QueueTypeObjective()
+        return LatencyObjective(
+            target=self.default.target if override.target is None else override.target,
+            threshold=(
+                self.default.threshold
+                if override.threshold is None
+                else override.threshold
+            ),
+        )
 
 
 class ObjectivesConfig(_Model):
@@ -529,18 +552,36 @@ def _config_error(
     return ConfigError(f"invalid configuration {origin}, key {key}: {message}{suffix}")
 
 
+def mask_url_password(url: str) -> str:
+    """Replace the password in a URL's user info with asterisks."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:********@{host}"))
+
+
 def iter_effective(loaded: LoadedConfig) -> list[tuple[str, str, str]]:
     """List (key, value, source) for every setting, with secrets masked."""
     rows: list[tuple[str, str, str]] = []
     data = loaded.config.model_dump()
+    queue = loaded.config.objectives.queue_latency
 
     def walk(node: Any, path: tuple[str, ...]) -> None:
         if isinstance(node, dict) and node:
             for key, value in node.items():
                 walk(value, (*path, key))
             return
+        source = loaded.source_of(path)
+        if node is None and path[:3] == ("objectives", "queue_latency", "types"):
+            # A field an entry type leaves out comes from the queue default.
+            node = getattr(queue.default, path[-1])
+            source = "objectives.queue_latency.default"
         if path[-1] in SECRET_KEYS and node is not None:
             shown = "********"
+        elif path[-1] == "url" and isinstance(node, str):
+            shown = mask_url_password(node)
         elif isinstance(node, timedelta):
             # Prometheus' format has millisecond resolution, so it would round
             # finer values, or reject them below 1ms.
@@ -556,7 +597,7 @@ def iter_effective(loaded: LoadedConfig) -> list[tuple[str, str, str]]:
             shown = "{}"
         else:
             shown = str(node)
-        rows.append((".".join(path), shown, loaded.source_of(path)))
+        rows.append((".".join(path), shown, source))
 
     walk(data, ())
     return rows

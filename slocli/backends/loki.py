@@ -179,7 +179,12 @@ class LokiClient:
         start_ns, end_ns = window.start_ns, window.end_ns
         limit = page_size
         while True:
-            entries, warnings = self._page(query, start_ns, end_ns, limit)
+            request_limit = limit
+            if max_entries is not None:
+                # One entry beyond the cap tells whether more exist.
+                room = max_entries - len(result.entries) + 1
+                request_limit = min(limit, max(room, 1))
+            entries, warnings = self._page(query, start_ns, end_ns, request_limit)
             result.requests += 1
             result.warnings.extend(warnings)
             for entry in entries:
@@ -187,14 +192,23 @@ class LokiClient:
                 if key not in seen:
                     seen.add(key)
                     result.entries.append(entry)
-            if len(entries) < limit:
-                return True  # a short page: nothing more in this window
-            last_ts = max(entry.ts_ns for entry in entries)
-            if max_entries is not None and len(result.entries) >= max_entries:
+            if max_entries is not None and len(result.entries) > max_entries:
+                # Pages run forward in time, so the oldest entries are kept.
+                result.entries.sort(key=LogEntry.key)
+                del result.entries[max_entries:]
                 result.complete = False
                 result.stopped_at_cap = max_entries
                 return False
+            if len(entries) < request_limit:
+                return True  # a short page: nothing more in this window
+            last_ts = max(entry.ts_ns for entry in entries)
             if last_ts == start_ns:
+                if request_limit < limit:
+                    # Held at the cap on a timestamp shared by more entries:
+                    # more may exist, and fetching them would pass the cap.
+                    result.complete = False
+                    result.stopped_at_cap = max_entries
+                    return False
                 # The whole page shares one timestamp, so starting the next page
                 # there returns the same page. Ask for more entries at once.
                 if limit >= MAX_ENTRIES_LIMIT:

@@ -77,6 +77,22 @@ class MethodSummary:
     # None: Prometheus was not asked or had no series for this method.
     prom_failed: PromCount | None = None
     prom_slow: PromCount | None = None
+    threshold_s: float | None = None
+
+    @property
+    def not_in_loki(self) -> int:
+        """At least this many bad events that Prometheus counts have no miss line in Loki.
+
+        Compares slow with slow and failed with failed, using the low end of a
+        Prometheus range, so it never overstates the gap.
+        """
+        gaps = [0.0]
+        if self.prom_slow is not None:
+            gaps.append(self.prom_slow.low - self.slow)
+        if self.prom_failed is not None:
+            gaps.append(self.prom_failed.low - self.failed)
+        # increase() extrapolates, so round down only what is clearly whole.
+        return max(0, math.floor(max(gaps) + 0.01))
 
 
 def method_name(value: str) -> str:
@@ -190,6 +206,7 @@ def summarise(misses: Iterable[Miss]) -> list[MethodSummary]:
             (miss.kind, miss.name), MethodSummary(miss.kind, miss.name)
         )
         summary.misses += 1
+        summary.threshold_s = miss.threshold_s
         summary.slow += miss.slow
         summary.failed += miss.failed
         if miss.code:

@@ -148,7 +148,7 @@ def queue_misses_query(
     clauses = [
         f"{type_field}={logql_string(name)} and "
         + duration_filter(fields.run_time, objective.threshold, logs.duration_unit)
-        for name, objective in sorted(queue.types.items())
+        for name, objective in ((n, queue.for_type(n)) for n in sorted(queue.types))
     ]
     configured = "|".join(re2_escape(name) for name in sorted(queue.types))
     clauses.append(

@@ -50,6 +50,7 @@ def render_table(report: MissReport, console: Console) -> None:
     for column, justify in (
         ("KIND", "left"),
         ("METHOD / ENTRY TYPE", "left"),
+        ("OBJECTIVE", "right"),
         ("MISSES", "right"),
         ("SLOW", "right"),
         ("FAILED", "right"),
@@ -57,19 +58,24 @@ def render_table(report: MissReport, console: Console) -> None:
         ("CODES", "left"),
         ("PROM FAILED", "right"),
         ("PROM SLOW", "right"),
+        ("NOT IN LOKI", "right"),
     ):
         summary.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for row in report.summaries:
         summary.add_row(
             plain(row.kind),
             plain(row.name),
+            seconds_text(row.threshold_s),
             str(row.misses),
             str(row.slow),
-            str(row.failed),
+            # Queue entries miss only by being slow; a failing code is no miss.
+            str(row.failed) if row.kind == "api" else "-",
             seconds_text(row.worst_latency_s),
             plain(_codes_text(row)),
             _prom_text(row.prom_failed),
             _prom_text(row.prom_slow),
+            str(row.not_in_loki) if row.not_in_loki else "",
+            style="bold" if row.not_in_loki else None,
         )
     console.print()
     if report.summaries:
@@ -121,6 +127,13 @@ def footer_lines(report: MissReport) -> list[str]:
         "PROM FAILED and PROM SLOW are Prometheus' bad-event counts for the same "
         "window; a range means the latency threshold lies between two buckets"
     )
+    missing = sum(s.not_in_loki for s in report.summaries)
+    if missing:
+        lines.append(
+            f"NOT IN LOKI: Prometheus counts at least {missing} bad "
+            f"{'event' if missing == 1 else 'events'} with no miss line in Loki; "
+            "their log lines are missing or could not be parsed"
+        )
     if report.prometheus_note:
         lines.append(report.prometheus_note)
     lines.extend(f"warning: {w}" for w in report.warnings)
@@ -168,12 +181,14 @@ def to_document(report: MissReport) -> dict[str, Any]:
                 "misses": s.misses,
                 "slow": s.slow,
                 "failed": s.failed,
+                "threshold_seconds": s.threshold_s,
                 "worst_latency_seconds": number(s.worst_latency_s),
                 "codes": dict(s.codes),
                 "prometheus": {
                     "failed": _count_json(s.prom_failed),
                     "slow": _count_json(s.prom_slow),
                 },
+                "not_in_loki": s.not_in_loki,
             }
             for s in report.summaries
         ],

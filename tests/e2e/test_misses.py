@@ -201,3 +201,43 @@ def test_csv_output_has_one_row_per_miss(misses_json: dict, slo: SloRunner) -> N
     assert Counter(r["context_key"] for r in rows) == Counter(
         m["context_key"] for m in misses_json["misses"]
     )
+
+
+def test_not_in_loki_counts_missing_lines(stack: Stack, misses_json: dict) -> None:
+    truth = stack.workload.truth
+    expected = {("api", m.method): m.misses - m.logged_misses for m in truth.per_method}
+    expected.update(
+        {
+            ("queue", e.entry_type): e.misses - e.logged_misses
+            for e in truth.per_entry_type
+        }
+    )
+    got = {
+        (row["kind"], row["name"]): row["not_in_loki"] for row in misses_json["summary"]
+    }
+    for key, count in expected.items():
+        assert got.get(key, 0) == count, key
+    assert sum(got.values()) == sum(1 for m in truth.misses if not m.log_line_written)
+
+
+def test_limit_marks_result_incomplete(slo: SloRunner) -> None:
+    run = slo(
+        [
+            "misses",
+            "--since",
+            "24h",
+            "--to",
+            END,
+            "--kind",
+            "api",
+            "--limit",
+            "5",
+            "-o",
+            "json",
+        ]
+    )
+    assert run.exit_code == 0, run.stderr
+    document = run.json()
+    assert document["complete"] is False
+    assert "stopped after 5 api lines" in document["incomplete_reason"]
+    assert len(document["misses"]) <= 5

@@ -351,8 +351,8 @@ def test_effective_nested_file_source(workdir: Path) -> None:
         "file slo.yaml",
     )
     assert table["objectives.queue_latency.types.Sync.threshold"] == (
-        "1s",
-        "default",
+        "30s",
+        "objectives.queue_latency.default",
     )
 
 
@@ -605,4 +605,40 @@ def test_secret_not_in_error(workdir: Path) -> None:
     assert message == (
         "invalid configuration from env LOKI_PASSWORD, key backends.loki: a password "
         "is set but no username"
+    )
+
+
+def test_queue_type_inherits_default_target(workdir: Path) -> None:
+    write_config(
+        workdir,
+        "objectives:\n  queue_latency:\n    types:\n      Sync: {threshold: 10s}\n",
+    )
+
+    objective = load_config(environ={}).config.objectives.queue_latency.for_type("Sync")
+
+    assert objective.target == 0.99
+    assert objective.threshold == timedelta(seconds=10)
+
+
+def test_queue_default_keeps_target_with_threshold_only(workdir: Path) -> None:
+    write_config(
+        workdir, "objectives:\n  queue_latency:\n    default: {threshold: 45s}\n"
+    )
+
+    default = load_config(environ={}).config.objectives.queue_latency.default
+
+    assert default.target == 0.99
+    assert default.threshold == timedelta(seconds=45)
+
+
+def test_effective_masks_url_password() -> None:
+    loaded = load_config(
+        environ={"PROMETHEUS_URL": "http://alice:s3cret@127.0.0.1:9090"}
+    )
+
+    table = effective(loaded)
+
+    assert table["backends.prometheus.url"] == (
+        "http://alice:********@127.0.0.1:9090",
+        "env PROMETHEUS_URL",
     )

@@ -335,7 +335,28 @@ def test_max_entries_marks_incomplete() -> None:
     assert result.complete is False
     assert result.stopped_at_cap == 5
     assert [entry.ts_ns - T0 for entry in result.entries] == [1, 2, 3, 4, 5]
-    assert len(harness.requests) == 2
+    assert [r.url.params["limit"] for r in harness.requests] == ["3", "3", "1"]
+
+
+def test_max_entries_below_page_size() -> None:
+    entries = [stored(i, f"line {i}", app="a") for i in range(1, 11)]
+    client, harness = loki_over(entries)
+
+    result = client.query_logs(QUERY, WINDOW, page_size=1000, max_entries=1)
+
+    assert result.complete is False
+    assert [entry.ts_ns - T0 for entry in result.entries] == [1]
+    assert [r.url.params["limit"] for r in harness.requests] == ["2"]
+
+
+def test_max_entries_exactly_all_is_complete() -> None:
+    entries = [stored(i, f"line {i}", app="a") for i in range(1, 6)]
+    client, _ = loki_over(entries)
+
+    result = client.query_logs(QUERY, WINDOW, page_size=1000, max_entries=5)
+
+    assert result.complete is True
+    assert len(result.entries) == 5
 
 
 def test_max_entries_not_reached_is_complete() -> None:

@@ -157,9 +157,9 @@ def test_misses_table() -> None:
         """
         SLO misses in 2026-03-03T12:00:00Z/2026-03-04T12:00:00Z (UTC, 1d00h)
 
-        KIND   METHOD / ENTRY TYPE  MISSES  SLOW  FAILED   WORST  CODES          PROM FAILED  PROM SLOW
-        api    /pkg.Svc/GetRecord        1     1       1   1.40s  Unavailable 1           12    30-31.5
-        queue  RefreshRelease            1     1       0  45.00s  OK 1                     -          -
+        KIND   METHOD / ENTRY TYPE  OBJECTIVE  MISSES  SLOW  FAILED   WORST  CODES          PROM FAILED  PROM SLOW  NOT IN LOKI
+        api    /pkg.Svc/GetRecord       1.00s       1     1       1   1.40s  Unavailable 1           12    30-31.5           29
+        queue  RefreshRelease          30.00s       1     1       -  45.00s  OK 1                     -          -
 
         TIME                      KIND   METHOD / ENTRY TYPE  CODE         LATENCY  CONTEXT KEY  TRACE ID
         2026-03-04T09:35:02.123Z  api    /pkg.Svc/GetRecord   Unavailable    1.40s  k-1          4bf92f3577b34da6a3ce929d0e0e4736
@@ -168,6 +168,7 @@ def test_misses_table() -> None:
         2 misses (INCOMPLETE: stopped after 2 api lines)
         2 or more lines could not be parsed and are not counted as misses; -o json lists examples
         PROM FAILED and PROM SLOW are Prometheus' bad-event counts for the same window; a range means the latency threshold lies between two buckets
+        NOT IN LOKI: Prometheus counts at least 29 bad events with no miss line in Loki; their log lines are missing or could not be parsed
         Prometheus is not configured
         warning: query took long
         """
@@ -237,12 +238,14 @@ def test_misses_json_document() -> None:
         "misses": 1,
         "slow": 1,
         "failed": 1,
+        "threshold_seconds": 1.0,
         "worst_latency_seconds": 1.4,
         "codes": {"Unavailable": 1},
         "prometheus": {
             "failed": {"low": 12, "high": 12, "exact": True},
             "slow": {"low": 30, "high": 31.5, "exact": False},
         },
+        "not_in_loki": 29,
     }
     assert document["summary"][1]["prometheus"] == {"failed": None, "slow": None}
     assert document["misses"][0] == {
