@@ -10,7 +10,7 @@ each to an exit code in one place (``slocli.cli.app``)::
     │   ├── BackendUnreachable    connect error or timeout, after retries
     │   ├── BackendHTTPError      a non-2xx answer, with the server's message
     │   ├── BackendResponseError  a 2xx answer whose body is not what the API defines
-    │   └── ReplayMissError       --replay has no recorded exchange for a request
+    │   └── ReplayMissError       exit 2: --replay has no recorded exchange for a request
     └── NoDataError               exit 4: not enough data to decide
 
 Messages follow one shape, ``<what failed>, <on which value>; <what to do>``, so
@@ -75,7 +75,9 @@ class BackendResponseError(BackendError):
 
 
 class ReplayMissError(BackendError):
-    pass
+    # The bundle was recorded with other options: the command line is at fault,
+    # not a backend.
+    exit_code = ExitCode.USAGE
 
 
 class NoDataError(SloError):

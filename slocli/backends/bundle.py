@@ -23,6 +23,7 @@ recorded, so recorded retries replay as retries.
 from __future__ import annotations
 
 import json
+import shlex
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -254,6 +255,7 @@ class ReplayTransport(httpx.BaseTransport):
         self.backend = backend
         self.source = source
         self.prefix = prefix.rstrip("/")
+        self.commands = [shlex.join(command) for command in bundle.commands]
         self._answers: dict[tuple[Any, ...], deque[dict[str, Any]]] = defaultdict(deque)
         self._last: dict[tuple[Any, ...], dict[str, Any]] = {}
         for exchange in bundle.exchanges:
@@ -281,8 +283,9 @@ class ReplayTransport(httpx.BaseTransport):
             raise ReplayMissError(
                 f"{self.backend} request not in the evidence bundle, "
                 f"GET {path} with {dict(request.url.params)}; the bundle "
-                f"{self.source} was recorded with other options: rerun with the "
-                "recorded command (see its commands list) or record a new bundle",
+                f"{self.source} was recorded with other options"
+                + (f" ({'; '.join(self.commands)})" if self.commands else "")
+                + ": rerun that command with --replay, or record a new bundle",
                 backend=self.backend,
                 url=path,
             )

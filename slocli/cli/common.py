@@ -11,11 +11,27 @@ from slocli.runtime import CommonOptions, Runtime, build_runtime
 
 def command_line(ctx: typer.Context) -> list[str]:
     """The command as run, rebuilt from parsed options, for evidence bundles."""
-    words = ctx.command_path.split()[1:]
+    words = ["slo", *ctx.command_path.split()[1:]]
+    positional = {
+        param.name
+        for param in ctx.command.params
+        if param.param_type_name == "argument"
+    }
+    for name in sorted(positional):
+        value = ctx.params.get(name)
+        if value is not None:
+            words.append(str(value))
     for name, value in sorted(ctx.params.items()):
-        if value is None or value is False or name in ("record", "replay", "debug"):
+        if (
+            value is None
+            or value is False
+            or name in positional
+            or name in ("record", "replay", "debug")
+        ):
             continue
-        flag = "--" + name.replace("_", "-")
+        option = next(p for p in ctx.command.params if p.name == name)
+        flag = max(option.opts, key=len) if option.opts else "--" + name
+
         if value is True:
             words.append(flag)
         else:

@@ -129,9 +129,27 @@ def test_replay_with_other_options_explains(slo: SloRunner, tmp_path: Path) -> N
     code, _stdout, stderr = _offline(
         ["misses", "--since", "2h", "--to", END, "--replay", str(bundle)]
     )
-    assert code == 3
+    assert code == 2
     assert "not in the evidence bundle" in stderr
     assert "record a new bundle" in stderr
+    # The message names the recorded command, which must run as shown.
+    recorded = json.loads(bundle.read_text(encoding="utf-8"))["commands"][0]
+    assert recorded[:2] == ["slo", "misses"]
+    assert " ".join(recorded) in stderr
+    rerun = _offline([*recorded[1:], "--replay", str(bundle)])
+    assert rerun[0] == 0, rerun[2]
+
+
+def test_recorded_trace_command_reruns(
+    stack: Stack, slo: SloRunner, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "trace.json"
+    key = stack.workload.truth.timeline.context_key
+    slo(["trace", key, "--to", END, "--record", str(bundle)])
+    recorded = json.loads(bundle.read_text(encoding="utf-8"))["commands"][0]
+    assert recorded[:3] == ["slo", "trace", key]
+    rerun = _offline([*recorded[1:], "--replay", str(bundle)])
+    assert rerun[0] == 0, rerun[2]
 
 
 def test_demo_runs_offline() -> None:

@@ -188,7 +188,7 @@ def test_replay_unknown_request_raises(tmp_path: Path) -> None:
     assert "/loki/api/v1/query_range" in message
     assert '{app="b"}' in message
     assert str(path) in message
-    assert "rerun with the recorded command" in message
+    assert "rerun that command with --replay" in message
     assert "record a new bundle" in message
     assert caught.value.backend == "Loki"
 
