@@ -212,7 +212,13 @@ def add_prometheus_counts(
         )
         failed_by_method = _by_label(failures.samples, metrics.method_label)
         buckets_by_method = _by_label(buckets.samples, metrics.method_label)
-        if not buckets.samples:
+        if not buckets.samples and method:
+            report.prometheus_note = (
+                f"Prometheus has no {metrics.latency_histogram}_bucket series for "
+                f"method {method!r} in this window; check the method's spelling "
+                "(queue entry types need --kind queue)"
+            )
+        elif not buckets.samples:
             report.prometheus_note = (
                 f"Prometheus has no {metrics.latency_histogram}_bucket series in this "
                 "window; check telemetry.metrics in the configuration"
@@ -265,6 +271,8 @@ class TimelineResult:
     complete: bool = True
     # The zone naive --from/--to times were read in; the window itself is UTC.
     input_zone: str = "UTC"
+    # Set when Tempo failed and the timeline holds log lines only.
+    backend_error: BackendError | None = None
 
 
 def _log_event(entry: LogEntry, logs: LogsShape) -> LogEvent:
@@ -312,12 +320,68 @@ def collect_timeline(runtime: Runtime, key: str, window: TimeWindow) -> Timeline
     events = [_log_event(entry, logs) for entry in result.entries]
     notes = [f"Loki warning: {w}" for w in result.warnings]
 
+    complete = True
+    traces: list[TraceModel] = []
+    missing: list[str] = []
+    tempo_error: BackendError | None = None
+    if config.backends.tempo.url is None and runtime.replay_bundle is None:
+        if not events:
+            runtime.tempo()  # raises the error that says how to set the URL
+        notes.append(
+            "Tempo is not configured, so only log lines are shown; set TEMPO_ADDR "
+            "to add the traces"
+        )
+    else:
+        try:
+            traces, missing, complete = _fetch_traces(
+                runtime, key, events, window, notes
+            )
+        except BackendError as exc:
+            if not events:
+                raise
+            tempo_error = exc
+            complete = False
+            notes.append(f"Tempo failed, so only log lines are shown: {exc}")
+    if not events and not traces:
+        raise NoDataError(
+            f"no log lines or traces carry context key {key!r} in "
+            f"{window.describe()}; check the key, or widen the window with --since"
+        )
+    if missing:
+        notes.append(
+            f"{len(missing)} trace(s) named in log lines are not in Tempo "
+            "(sampled out or past retention)"
+        )
+    timeline = build_timeline(key, events, traces, missing)
+    if any(info.partial for info in timeline.traces):
+        notes.append("a trace is partial: some spans' parents never reached Tempo")
+    return TimelineResult(
+        timeline=timeline,
+        window=window,
+        notes=notes,
+        complete=complete,
+        backend_error=tempo_error,
+    )
+
+
+def _fetch_traces(
+    runtime: Runtime,
+    key: str,
+    events: list[LogEvent],
+    window: TimeWindow,
+    notes: list[str],
+) -> tuple[list[TraceModel], list[str], bool]:
+    """Fetch the traces the log lines name, or find them by the key attribute.
+
+    Returns the traces found, the ids Tempo does not have, and whether the
+    search was complete.
+    """
+    config = runtime.config
+    tempo = runtime.tempo()
     trace_ids: list[str] = []
     for event in events:
         if event.trace_id and event.trace_id not in trace_ids:
             trace_ids.append(event.trace_id)
-
-    tempo = runtime.tempo()
     if events:
         first = min(e.start_ns for e in events)
         last = max(e.ts_ns for e in events)
@@ -356,22 +420,7 @@ def collect_timeline(runtime: Runtime, key: str, window: TimeWindow) -> Timeline
             missing.append(trace_id)
         else:
             traces.append(trace)
-    if not events and not traces:
-        raise NoDataError(
-            f"no log lines or traces carry context key {key!r} in "
-            f"{window.describe()}; check the key, or widen the window with --since"
-        )
-    if missing:
-        notes.append(
-            f"{len(missing)} trace(s) named in log lines are not in Tempo "
-            "(sampled out or past retention)"
-        )
-    timeline = build_timeline(key, events, traces, missing)
-    if any(info.partial for info in timeline.traces):
-        notes.append("a trace is partial: some spans' parents never reached Tempo")
-    return TimelineResult(
-        timeline=timeline, window=window, notes=notes, complete=complete
-    )
+    return traces, missing, complete
 
 
 def _utc(ts_ns: int) -> datetime:

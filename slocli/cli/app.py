@@ -9,6 +9,7 @@ code of its class; see ``slocli.errors``.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -116,6 +117,11 @@ _register()
 
 
 def main() -> None:
+    # Die quietly on a closed pipe (`slo misses | head`), as other command-line
+    # tools do, rather than print a traceback and exit 1, which means "SLO check
+    # failed" here. The shell then reports 141 (128 + SIGPIPE).
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     app(prog_name="slo")
 
 

@@ -14,7 +14,6 @@ from slocli.cli.options import (
     RecordOption,
     ReplayOption,
     ReportFormat,
-    TzOption,
 )
 
 budget_app = typer.Typer(
@@ -51,7 +50,12 @@ def report(
             show_default=False,
         ),
     ] = None,
-    tz: TzOption = "UTC",
+    tz: Annotated[
+        str,
+        typer.Option(
+            "--tz", help="IANA time zone for a naive --at time, such as Europe/Berlin."
+        ),
+    ] = "UTC",
     output: Annotated[
         ReportFormat, typer.Option("--output", "-o", help="Output format.")
     ] = ReportFormat.table,

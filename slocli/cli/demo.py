@@ -46,6 +46,9 @@ def demo(
                 "budget": ["budget", "report", *meta.get("budget_args", [])],
             }
             chosen = list(views) if output == "all" else [output]
+            print(f"# demo bundle: {bundle_path}")
+            print(f"# {meta.get('description', '')}".rstrip())
+            print()
             worst = 0
             for name in chosen:
                 argv = [*views[name], "--replay", str(bundle_path)]

@@ -92,6 +92,10 @@ def trace(
             print(render.render_json(result))
         else:
             render.render_table(result, make_console())
+        if result.backend_error is not None:
+            from slocli.cli.app import report_error
+
+            return report_error(result.backend_error, debug)
         return ExitCode.OK
 
     run(debug, body)

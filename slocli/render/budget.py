@@ -8,7 +8,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from slocli.core.budget import REPORTED_BURN_WINDOWS, BudgetReport, ObjectiveReport
+from slocli.core.budget import (
+    REPORTED_BURN_WINDOWS,
+    BudgetReport,
+    ObjectiveReport,
+    exit_code,
+)
 from slocli.core.durations import format_prometheus_duration
 from slocli.render.common import (
     count_text,
@@ -119,6 +124,24 @@ def _alert_lines(report: BudgetReport) -> list[str]:
     return lines
 
 
+def verdict(report: BudgetReport) -> str:
+    """Say what the exit code will be and which objectives decide it."""
+    code = exit_code(report)
+    failing = [
+        f"{o.name} ({_STATUS_TEXT[o.status.state].split(':')[0].lower()})"
+        for o in report.objectives
+        if o.status.state in ("exhausted", "page")
+    ]
+    if code == 1:
+        return f"Result: SLO check failed (exit 1): {', '.join(failing)}"
+    if code == 4:
+        empty = [o.name for o in report.objectives if o.status.state == "no data"]
+        return "Result: not enough data to decide (exit 4): no traffic for " + (
+            ", ".join(empty) or "any objective"
+        )
+    return "Result: every objective is within budget (exit 0)"
+
+
 def render_table(report: BudgetReport, console: Console) -> None:
     console.print(plain(_header(report)))
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -138,11 +161,13 @@ def render_table(report: BudgetReport, console: Console) -> None:
     lines = _alert_lines(report) + [f"note: {n}" for n in report.notes]
     lines.append(
         f"Alert pairs: {report.alert_preset}; EMPTY IN is the time until the budget "
-        "runs out at the 1h burn rate."
+        "runs out at the 1h burn rate. Only an exhausted budget or a firing page "
+        "pair fails the check."
     )
     console.print()
     for line in lines:
         console.print(plain(line))
+    console.print(plain(verdict(report)), style="bold")
 
 
 def render_markdown(report: BudgetReport) -> str:
@@ -155,6 +180,7 @@ def render_markdown(report: BudgetReport) -> str:
     if lines:
         out.append("")
         out.extend(f"- {line}" for line in lines)
+    out.extend(["", f"**{verdict(report)}**"])
     return "\n".join(out) + "\n"
 
 

@@ -26,6 +26,10 @@ def bar(row: TimelineRow, start_ns: int, end_ns: int, width: int = BAR_WIDTH) ->
     return " " * first + mark * (last - first) + " " * (width - last)
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _step_width(rows: list[TimelineRow]) -> int:
     return max(
         (
@@ -51,10 +55,11 @@ def _status_text(row: TimelineRow) -> str:
 def render_table(result: TimelineResult, console: Console) -> None:
     timeline = result.timeline
     start, end = timeline.start_ns, timeline.end_ns
-    console.print(plain(f"Context key {timeline.context_key!r}"))
+    console.print(plain(f"Context key: {timeline.context_key}"))
     console.print(
         plain(
-            f"{timeline.log_count} log lines, {len(timeline.traces)} traces; searched "
+            f"{_count(timeline.log_count, 'log line')}, "
+            f"{_count(len(timeline.traces), 'trace')}; searched "
             f"{result.window.describe()} (UTC"
             + (
                 ""

@@ -88,3 +88,26 @@ def test_prometheus_down_still_shows_loki_misses(slo: SloRunner) -> None:
     assert document["misses"], "Loki's misses are still shown"
     assert document["prometheus_note"].startswith("Prometheus counts are unavailable")
     assert all(row["prometheus"]["failed"] is None for row in document["summary"])
+
+
+def test_trace_without_tempo_shows_log_lines(stack: Stack, slo: SloRunner) -> None:
+    key = stack.workload.truth.timeline.context_key
+    run = slo(["trace", key, "--to", END, "-o", "json"], env={"TEMPO_ADDR": None})
+    assert run.exit_code == 0, run.stderr
+    document = run.json()
+    assert {row["type"] for row in document["rows"]} == {"log"}
+    assert any("Tempo is not configured" in note for note in document["notes"])
+
+
+def test_trace_with_tempo_down_exits_three(stack: Stack, slo: SloRunner) -> None:
+    key = stack.workload.truth.timeline.context_key
+    run = slo(
+        ["trace", key, "--to", END, "-o", "json"],
+        env={"TEMPO_ADDR": _closed_port_url()},
+    )
+    assert run.exit_code == 3
+    document = run.json()
+    assert document["complete"] is False
+    assert document["log_lines"] == len(stack.workload.truth.timeline.log_lines)
+    assert any(note.startswith("Tempo failed") for note in document["notes"])
+    assert run.stderr.splitlines()[-1].startswith("slo: error: Tempo request failed")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -81,6 +82,9 @@ def _serve(seed: int, env_file: Path | None) -> None:
     from tests.stack.prom import PrometheusServer
     from tests.stack.tempo_server import TempoTestServer
 
+    # SIGTERM (kill, or a job control `kill %1`) stops the stack the way Ctrl-C
+    # does, so Prometheus and the temporary folders do not outlive it.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     workload = generate_workload(seed)
     with tempfile.TemporaryDirectory() as folder:
         config = write_stack_config(Path(folder) / "slo.yaml")

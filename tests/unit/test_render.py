@@ -424,7 +424,7 @@ def test_timeline_table() -> None:
 
     assert text == expected_text(
         """
-        Context key 'k-1'
+        Context key: k-1
         2 log lines, 2 traces; searched 2026-03-04T09:00:00Z/2026-03-04T10:00:00Z (UTC)
         Timeline from 2026-03-04T09:35:00.000Z to 2026-03-04T09:35:02.000Z (2.00s)
 
@@ -445,7 +445,7 @@ def test_timeline_table_shows_brackets() -> None:
 
     text = rendered(lambda console: timeline_render.render_table(result, console))
 
-    assert text.startswith("Context key '[/]k'\n")
+    assert text.startswith("Context key: [/]k\n")
 
 
 def test_timeline_json() -> None:
@@ -587,7 +587,8 @@ def test_budget_table() -> None:
         api-latency: ticket alert 3d/6h is unknown (burn - and -, threshold 1)
         api-latency: no traffic in the window
         note: windows shorter than four scrape intervals are unknown: 5m
-        Alert pairs: google; EMPTY IN is the time until the budget runs out at the 1h burn rate.
+        Alert pairs: google; EMPTY IN is the time until the budget runs out at the 1h burn rate. Only an exhausted budget or a firing page pair fails the check.
+        Result: not enough data to decide (exit 4): no traffic for api-latency
         """
     )
 
@@ -618,6 +619,8 @@ def test_budget_markdown() -> None:
         - api-latency: ticket alert 3d/6h is unknown (burn - and -, threshold 1)
         - api-latency: no traffic in the window
         - note: windows shorter than four scrape intervals are unknown: 5m
+
+        **Result: not enough data to decide (exit 4): no traffic for api-latency**
         """
     )
 
@@ -810,3 +813,37 @@ def test_console_no_color_when_piped() -> None:
     console = make_console(io.StringIO())
 
     assert console.no_color is True
+
+
+def _single_objective_report(counts: WindowCounts) -> BudgetReport:
+    windows = {window: counts for window in WINDOWS}
+    objective = evaluate_objective(
+        ObjectiveCounts("api-latency", "API calls within 1.00s", 0.999, 1.0, windows),
+        PERIOD,
+        ALERTS,
+    )
+    return BudgetReport(
+        at=AT, period=PERIOD, objectives=[objective], alert_preset="google"
+    )
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        (
+            WindowCounts.exact(0, 1000),
+            "Result: every objective is within budget (exit 0)",
+        ),
+        (
+            WindowCounts.exact(50, 1000),
+            "Result: SLO check failed (exit 1): api-latency (exhausted)",
+        ),
+        (
+            WindowCounts.exact(0, 0),
+            "Result: not enough data to decide (exit 4): no traffic for api-latency",
+        ),
+    ],
+    ids=["ok", "exhausted", "no-data"],
+)
+def test_budget_verdict(counts: WindowCounts, expected: str) -> None:
+    assert budget_render.verdict(_single_objective_report(counts)) == expected
