@@ -44,7 +44,13 @@ from slocli.core.queries import (
 from slocli.core.slomath import google_alert_windows, latency_bad_events, parse_le
 from slocli.core.timeline import LogEvent, Timeline, build_timeline
 from slocli.core.timewindow import TimeWindow
-from slocli.errors import BackendError, NoDataError, UsageError
+from slocli.errors import (
+    BackendError,
+    BackendHTTPError,
+    BackendResponseError,
+    NoDataError,
+    UsageError,
+)
 from slocli.runtime import Runtime
 
 logger = logging.getLogger("slocli")
@@ -155,11 +161,37 @@ def _by_label(samples: Iterable[Sample], label: str) -> dict[str, list[Sample]]:
     return groups
 
 
-def _latency_counts(samples: list[Sample], threshold: float) -> PromCount | None:
-    buckets = sorted((parse_le(s.labels.get("le", "")), s.value) for s in samples)
-    if not buckets:
+def _histogram(samples: list[Sample]) -> tuple[list[tuple[float, float]], float] | None:
+    """Read bucket samples as (le, count) pairs and the total count.
+
+    Returns None without a +Inf bucket, because the total is then unknown.
+    increase() corrects counter resets per series, so after a restart a lower
+    bucket can exceed +Inf; the total is therefore the largest count, which
+    no bucket can exceed.
+    """
+    try:
+        buckets = sorted(
+            (parse_le(s.labels.get("le", "")), max(s.value, 0.0))
+            for s in samples
+            if math.isfinite(s.value)
+        )
+    except ValueError as exc:
+        raise BackendResponseError(
+            f"Prometheus returned a histogram bucket with an invalid le label ({exc}); "
+            "check that telemetry.metrics names a classic histogram",
+            backend="Prometheus",
+            url="",
+        ) from None
+    if not buckets or not math.isinf(buckets[-1][0]):
         return None
-    total = buckets[-1][1]
+    return buckets, max(count for _le, count in buckets)
+
+
+def _latency_counts(samples: list[Sample], threshold: float) -> PromCount | None:
+    histogram = _histogram(samples)
+    if histogram is None:
+        return None
+    buckets, total = histogram
     count = latency_bad_events(buckets, total, threshold)
     return PromCount(low=count.bad_min, high=count.bad_max)
 
@@ -415,7 +447,21 @@ def _fetch_traces(
     traces: list[TraceModel] = []
     missing: list[str] = []
     for trace_id in trace_ids:
-        trace = tempo.trace(trace_id, start=search_window.start, end=search_window.end)
+        try:
+            trace = tempo.trace(
+                trace_id, start=search_window.start, end=search_window.end
+            )
+        except BackendHTTPError as exc:
+            if exc.status != 422:
+                raise
+            # Tempo answers 422 for a trace over max_bytes_per_trace; the
+            # other traces are still worth showing.
+            complete = False
+            notes.append(
+                f"trace {trace_id} is larger than Tempo returns "
+                f"({exc.server_message or 'HTTP 422'}); it is left out"
+            )
+            continue
         if trace is None:
             missing.append(trace_id)
         else:
@@ -428,10 +474,10 @@ def _utc(ts_ns: int) -> datetime:
 
 
 def _bucket_counts(samples: list[Sample], threshold: float) -> WindowCounts | None:
-    buckets = sorted((parse_le(s.labels.get("le", "")), s.value) for s in samples)
-    if not buckets or not math.isinf(buckets[-1][0]):
+    histogram = _histogram(samples)
+    if histogram is None:
         return None
-    total = max(buckets[-1][1], 0.0)
+    buckets, total = histogram
     count = latency_bad_events(buckets, total, threshold)
     bad = count.bad if count.bad is not None else count.bad_max
     return WindowCounts(

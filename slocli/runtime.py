@@ -45,6 +45,28 @@ _URL_HINTS = {
 _REPLAY_URL = "http://replay.invalid"
 
 
+def _record_path(value: str) -> Path:
+    """Check a --record path before any query runs, so no result is lost to it."""
+    if not value.strip():
+        raise UsageError(
+            "--record was given an empty path; name a file such as run.json"
+        )
+    path = Path(value)
+    if path.is_symlink():
+        path = path.resolve()
+    if path.exists() and not path.is_file():
+        raise UsageError(
+            f"cannot write evidence bundle, {value}: it exists and is not a regular "
+            "file; choose a file path for --record"
+        )
+    if not path.parent.is_dir():
+        raise UsageError(
+            f"cannot write evidence bundle, {value}: the folder does not exist; "
+            "create it or choose another path for --record"
+        )
+    return path
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -108,9 +130,16 @@ class Runtime:
             transport = RecordingTransport(
                 name, self.record_bundle, transport, prefix=_path(settings.url)
             )
-        http = BackendHTTP(
-            name, settings, transport=transport, sleep=sleep, clock=clock
-        )
+        try:
+            http = BackendHTTP(
+                name, settings, transport=transport, sleep=sleep, clock=clock
+            )
+        except OSError as exc:  # ssl.SSLError is an OSError too
+            raise ConfigError(
+                f"cannot load the CA certificate for {name}, {settings.ca_cert} "
+                f"({exc.strerror or exc}); give a PEM file in backends.{key}.ca_cert "
+                f"or {env.split('_')[0]}_CA_CERT_PATH"
+            ) from None
         self._https.append(http)
         return http
 
@@ -135,7 +164,16 @@ class Runtime:
         if self.record_bundle is not None and self.record_path is not None:
             self.record_bundle.config = recordable(self.loaded.config)
             self.record_bundle.commands.append([redact_text(arg) for arg in self.argv])
-            self.record_bundle.save(self.record_path)
+            try:
+                self.record_bundle.save(self.record_path)
+            except OSError as exc:
+                # The command's result is still printed; only the bundle is lost.
+                print(
+                    f"slo: error: cannot write evidence bundle, {self.record_path} "
+                    f"({exc.strerror or exc}); the result below was not recorded",
+                    file=sys.stderr,
+                )
+                return
             print(
                 f"slo: recorded {len(self.record_bundle.exchanges)} exchanges to "
                 f"{self.record_path}",
@@ -182,13 +220,8 @@ def build_runtime(
     )
     record_bundle = None
     record_path = None
-    if options.record:
-        record_path = Path(options.record)
-        if not record_path.parent.exists():
-            raise UsageError(
-                f"cannot write evidence bundle, {record_path}: the folder does not "
-                "exist; create it or choose another path for --record"
-            )
+    if options.record is not None:
+        record_path = _record_path(options.record)
         record_bundle = Bundle(recorded_at=now, meta=dict(meta or {}))
     return Runtime(
         loaded=loaded,

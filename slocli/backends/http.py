@@ -100,18 +100,36 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 
 def server_message(response: httpx.Response) -> str:
-    """Extract the server's own error text: JSON `error` for Prometheus, else the body."""
+    """Extract the server's own error text: JSON `error` for Prometheus, else the body.
+
+    The text is made safe for a one-line error: whitespace runs become one
+    space, other control characters (terminal escapes included) are written
+    as escapes, and it is cut at MAX_SERVER_MESSAGE characters.
+    """
     text = response.text.strip()
     content_type = response.headers.get("content-type", "")
     if "json" in content_type:
         try:
             body = response.json()
         except ValueError:
-            return text[:500]
+            return _one_line(text)
         if isinstance(body, dict) and isinstance(body.get("error"), str):
             kind = body.get("errorType")
-            return f"{kind}: {body['error']}" if kind else str(body["error"])
-    return text[:500]
+            message = f"{kind}: {body['error']}" if kind else str(body["error"])
+            return _one_line(message)
+    return _one_line(text)
+
+
+# Longer server messages are cut: an HTML error page says nothing more.
+MAX_SERVER_MESSAGE = 300
+
+
+def _one_line(text: str) -> str:
+    folded = " ".join(text.split())
+    safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in folded)
+    if len(safe) > MAX_SERVER_MESSAGE:
+        return safe[:MAX_SERVER_MESSAGE] + "…"
+    return safe
 
 
 _HINTS: dict[int, str] = {

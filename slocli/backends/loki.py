@@ -135,9 +135,15 @@ class LokiClient:
                     line = value[1]
                     if not isinstance(line, str):
                         raise ValueError(f"log line {line!r} is not a string")
-                    entries.append(
-                        LogEntry(int(value[0]), entry_labels, line, entry_key)
-                    )
+                    ts_ns = int(value[0])
+                    if not start_ns <= ts_ns < end_ns:
+                        # Loki keeps start inclusive and end exclusive; an entry
+                        # outside would make paging run backwards or for ever.
+                        raise ValueError(
+                            f"entry at {ts_ns} ns is outside the requested window "
+                            f"[{start_ns}, {end_ns})"
+                        )
+                    entries.append(LogEntry(ts_ns, entry_labels, line, entry_key))
         except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
             raise self._invalid(str(exc)) from None
         warnings = [str(w) for w in body.get("warnings") or []]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -15,6 +16,11 @@ from slocli.cli.options import (
     ReplayOption,
     ReportFormat,
 )
+
+# Shorter periods leave the burn-rate windows without meaning, and longer ones
+# reach past any retention; both are almost always a typo.
+MIN_PERIOD = timedelta(hours=1)
+MAX_PERIOD = timedelta(days=3650)
 
 budget_app = typer.Typer(
     help="Error budgets and burn rates.", no_args_is_help=True, rich_markup_mode=None
@@ -79,7 +85,8 @@ def report(
         from slocli.collect import collect_budget
         from slocli.core.budget import exit_code
         from slocli.core.durations import parse_window
-        from slocli.core.timewindow import parse_time
+        from slocli.core.timewindow import check_query_time, parse_time
+        from slocli.errors import UsageError
         from slocli.render import budget as render
         from slocli.render.common import make_console
         from slocli.runtime import CommonOptions
@@ -96,6 +103,11 @@ def report(
         try:
             if window is not None:
                 period = parse_window(window, option="--window")
+                if not MIN_PERIOD <= period <= MAX_PERIOD:
+                    raise UsageError(
+                        f"invalid SLO period {window!r} for --window, it must be "
+                        "between 1h and 3650d; SLO periods are usually 28d or 30d"
+                    )
                 objectives = runtime.config.objectives.model_copy(
                     update={"period": period}
                 )
@@ -105,6 +117,8 @@ def report(
             when = runtime.now
             if at is not None:
                 when = parse_time(at, tz=tz, now=runtime.now, option="--at")
+            check_query_time(when, "--at")
+            check_query_time(when - runtime.config.objectives.period, "--at")
             result = collect_budget(runtime, when, only=slo)
         finally:
             runtime.finish()

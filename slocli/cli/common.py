@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 
+from slocli.errors import UsageError
 from slocli.runtime import CommonOptions, Runtime, build_runtime
 
 
@@ -43,3 +44,25 @@ def open_runtime(
     ctx: typer.Context, options: CommonOptions, meta: dict[str, Any] | None = None
 ) -> Runtime:
     return build_runtime(options, argv=command_line(ctx), meta=meta)
+
+
+# Longer keys make request URLs that servers and proxies reject (Loki's and
+# Tempo's Go servers allow 1 MiB of headers, many proxies 8 KiB).
+MAX_TEXT_ARGUMENT = 4096
+
+
+def check_text_argument(value: str, name: str) -> str:
+    """Reject text no backend can match: invalid UTF-8 from the shell, or huge values."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(
+            f"invalid {name}, it is not valid UTF-8 text; check the terminal's "
+            "encoding, or copy the value from JSON output"
+        ) from None
+    if len(value) > MAX_TEXT_ARGUMENT:
+        raise UsageError(
+            f"invalid {name}, it is {len(value)} characters long; values longer "
+            f"than {MAX_TEXT_ARGUMENT} cannot be sent in a query URL"
+        )
+    return value

@@ -76,7 +76,7 @@ def misses(
     from slocli.cli.app import run
 
     def body() -> int:
-        from slocli.cli.common import open_runtime
+        from slocli.cli.common import check_text_argument, open_runtime
         from slocli.collect import collect_misses
         from slocli.core.timewindow import resolve_window
         from slocli.errors import ExitCode
@@ -84,6 +84,8 @@ def misses(
         from slocli.render.common import make_console
         from slocli.runtime import CommonOptions
 
+        if method is not None:
+            check_text_argument(method, "--method")
         options = CommonOptions(
             config=config,
             prometheus_url=prometheus_url,

@@ -52,7 +52,7 @@ def trace(
     from slocli.cli.app import run
 
     def body() -> int:
-        from slocli.cli.common import open_runtime
+        from slocli.cli.common import check_text_argument, open_runtime
         from slocli.collect import collect_timeline
         from slocli.core.timewindow import resolve_window
         from slocli.errors import ExitCode, UsageError
@@ -60,6 +60,7 @@ def trace(
         from slocli.render.common import make_console
         from slocli.runtime import CommonOptions
 
+        check_text_argument(context_key, "context key")
         if not context_key:
             raise UsageError(
                 "the context key is empty; pass the key from a log line or from "

@@ -187,7 +187,31 @@ def resolve_window(
             f"({_format_utc(start_time)}) is not before --to {end_text} "
             f"({_format_utc(end_time)}); give a --from earlier than --to"
         )
+    check_query_time(start_time, "--from" if start else "--since")
+    check_query_time(end_time, "--to")
+    if end_time - start_time < MIN_WINDOW:
+        raise UsageError(
+            f"invalid window {_format_utc(start_time)}/{_format_utc(end_time)}, it "
+            "is shorter than one second; widen --since or --from/--to"
+        )
     return TimeWindow(start_time, end_time)
+
+
+# Backends take times as Unix nanoseconds in a signed 64-bit integer, which
+# ends in April 2262; none stores data from before 1970.
+EARLIEST_QUERY_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_QUERY_TIME = datetime(2262, 4, 11, tzinfo=UTC)
+MIN_WINDOW = timedelta(seconds=1)
+
+
+def check_query_time(value: datetime, option: str) -> datetime:
+    """Reject a time no backend can be asked about; returns it unchanged."""
+    if not EARLIEST_QUERY_TIME <= value <= LATEST_QUERY_TIME:
+        raise UsageError(
+            f"invalid time {_format_utc(value)} for {option}, it is outside "
+            "1970-01-01 to 2262-04-11, the range backends store; check the year"
+        )
+    return value
 
 
 def _parse_iso(

@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from slocli.core.budget import (
     REPORTED_BURN_WINDOWS,
@@ -16,7 +15,9 @@ from slocli.core.budget import (
 )
 from slocli.core.durations import format_prometheus_duration
 from slocli.render.common import (
+    Column,
     count_text,
+    fit_table,
     number,
     percent,
     plain,
@@ -107,6 +108,19 @@ COLUMNS = [
 ]
 
 
+# Which columns give way first on a narrow terminal: 0 stays, higher goes first.
+COLUMN_PRIORITY = {
+    "TARGET": 3,
+    "SLI": 2,
+    "BAD/VALID": 4,
+    "BURN 1h": 1,
+    "BURN 6h": 1,
+    "BURN 1d": 3,
+    "BURN 3d": 4,
+    "EMPTY IN": 5,
+}
+
+
 def _alert_lines(report: BudgetReport) -> list[str]:
     lines = []
     for objective in report.objectives:
@@ -144,20 +158,31 @@ def verdict(report: BudgetReport) -> str:
 
 def render_table(report: BudgetReport, console: Console) -> None:
     console.print(plain(_header(report)))
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in COLUMNS:
-        table.add_column(
-            column, justify="left" if column in ("OBJECTIVE", "STATUS") else "right"
+    rows = _rows(report)
+    columns = [
+        Column(
+            header,
+            [plain(row[index]) for row in rows],
+            "left" if header in ("OBJECTIVE", "STATUS") else "right",
+            priority=COLUMN_PRIORITY.get(header, 0),
+            fold=header == "OBJECTIVE",
         )
-    for row, objective in zip(_rows(report), report.objectives, strict=True):
-        style = (
-            "bold"
-            if objective.status.state in ("exhausted", "page", "no data")
-            else None
-        )
-        table.add_row(*(plain(cell) for cell in row), style=style)
+        for index, header in enumerate(COLUMNS)
+    ]
+    styles = [
+        "bold" if o.status.state in ("exhausted", "page", "no data") else None
+        for o in report.objectives
+    ]
+    table, hidden = fit_table(columns, console.width, styles)
     console.print()
     console.print(table)
+    if hidden:
+        console.print(
+            plain(
+                f"Hidden at this width: {', '.join(hidden)}; widen the terminal or "
+                "use -o json"
+            )
+        )
     lines = _alert_lines(report) + [f"note: {n}" for n in report.notes]
     lines.append(
         f"Alert pairs: {report.alert_preset}; EMPTY IN is the time until the budget "

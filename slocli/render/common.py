@@ -6,10 +6,12 @@ import json
 import math
 import os
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from slocli.core.durations import format_duration
@@ -100,3 +102,62 @@ def count_text(value: float) -> str:
     if abs(value - round(value)) < 0.05:
         return f"{round(value):d}"
     return f"{value:.1f}"
+
+
+@dataclass
+class Column:
+    """One table column with its cells, for `fit_table`.
+
+    ``priority`` 0 is never hidden; higher numbers are hidden first when the
+    console is too narrow. ``fold`` lets long cells wrap onto more lines, which
+    suits names but not numbers, times or ids that people copy.
+    """
+
+    header: str
+    cells: list[Text]
+    justify: Literal["left", "right"] = "left"
+    priority: int = 0
+    fold: bool = False
+
+    @property
+    def width(self) -> int:
+        return max([len(self.header), *(cell.cell_len for cell in self.cells)])
+
+
+def fit_table(
+    columns: list[Column], width: int, row_styles: list[str | None]
+) -> tuple[Table, list[str]]:
+    """Build a table that fits `width`, hiding low-priority columns if it must.
+
+    Returns the table and the headers of the hidden columns, so the caller can
+    say what is missing. Kept columns never truncate: numbers, times and ids
+    keep their full text, and only `fold` columns wrap.
+    """
+    shown = list(columns)
+    hidden: list[str] = []
+
+    def total() -> int:
+        # Two cells of padding between columns, none at the edges.
+        return sum(min(c.width, 24) if c.fold else c.width for c in shown) + 2 * (
+            len(shown) - 1
+        )
+
+    while total() > width:
+        candidates = [c for c in shown if c.priority > 0]
+        if not candidates:
+            break
+        drop = max(candidates, key=lambda c: (c.priority, shown.index(c)))
+        shown.remove(drop)
+        hidden.append(drop.header)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in shown:
+        table.add_column(
+            column.header,
+            justify=column.justify,
+            no_wrap=not column.fold,
+            overflow="fold" if column.fold else "ellipsis",
+            min_width=None if column.fold else column.width,
+        )
+    for index, style in enumerate(row_styles):
+        table.add_row(*(column.cells[index] for column in shown), style=style)
+    return table, [h for h in (c.header for c in columns) if h in hidden]

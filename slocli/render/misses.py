@@ -7,11 +7,13 @@ import io
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from slocli.core.misses import MethodSummary, Miss, MissReport, PromCount
 from slocli.render.common import (
+    Column,
     count_text,
+    fit_table,
     number,
     plain,
     rfc3339,
@@ -46,66 +48,94 @@ def render_table(report: MissReport, console: Console) -> None:
             f"{seconds_text(window.duration.total_seconds())}{_zone_note(report.input_zone)})"
         )
     )
-    summary = Table(title=None, box=None, header_style="bold", pad_edge=False)
-    for column, justify in (
-        ("KIND", "left"),
-        ("METHOD / ENTRY TYPE", "left"),
-        ("OBJECTIVE", "right"),
-        ("MISSES", "right"),
-        ("SLOW", "right"),
-        ("FAILED", "right"),
-        ("WORST", "right"),
-        ("CODES", "left"),
-        ("PROM FAILED", "right"),
-        ("PROM SLOW", "right"),
-        ("NOT IN LOKI", "right"),
-    ):
-        summary.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for row in report.summaries:
-        summary.add_row(
-            plain(row.kind),
-            plain(row.name),
-            seconds_text(row.threshold_s),
-            str(row.misses),
-            str(row.slow),
-            # Queue entries miss only by being slow; a failing code is no miss.
-            str(row.failed) if row.kind == "api" else "-",
-            seconds_text(row.worst_latency_s),
-            plain(_codes_text(row)),
-            _prom_text(row.prom_failed),
-            _prom_text(row.prom_slow),
-            str(row.not_in_loki) if row.not_in_loki else "",
-            style="bold" if row.not_in_loki else None,
-        )
+    rows = report.summaries
+    summary, hidden = fit_table(
+        [
+            Column("KIND", [plain(r.kind) for r in rows], priority=3),
+            Column("METHOD / ENTRY TYPE", [plain(r.name) for r in rows], fold=True),
+            Column(
+                "OBJECTIVE",
+                [Text(seconds_text(r.threshold_s)) for r in rows],
+                "right",
+                priority=4,
+            ),
+            Column("MISSES", [Text(str(r.misses)) for r in rows], "right"),
+            Column("SLOW", [Text(str(r.slow)) for r in rows], "right", priority=2),
+            Column(
+                "FAILED",
+                # Queue entries miss only by being slow; a failing code is no miss.
+                [Text(str(r.failed) if r.kind == "api" else "-") for r in rows],
+                "right",
+                priority=2,
+            ),
+            Column(
+                "WORST",
+                [Text(seconds_text(r.worst_latency_s)) for r in rows],
+                "right",
+                priority=3,
+            ),
+            Column(
+                "CODES", [plain(_codes_text(r)) for r in rows], priority=5, fold=True
+            ),
+            Column(
+                "PROM FAILED",
+                [Text(_prom_text(r.prom_failed)) for r in rows],
+                "right",
+                priority=3,
+            ),
+            Column(
+                "PROM SLOW",
+                [Text(_prom_text(r.prom_slow)) for r in rows],
+                "right",
+                priority=3,
+            ),
+            Column(
+                "NOT IN LOKI",
+                [Text(str(r.not_in_loki) if r.not_in_loki else "") for r in rows],
+                "right",
+                priority=1,
+            ),
+        ],
+        console.width,
+        ["bold" if r.not_in_loki else None for r in rows],
+    )
     console.print()
     if report.summaries:
         console.print(summary)
     else:
         console.print("No misses in this window.")
 
-    if report.misses:
-        entries = Table(box=None, header_style="bold", pad_edge=False)
-        for column in ("TIME", "KIND", "METHOD / ENTRY TYPE", "CODE"):
-            entries.add_column(column, overflow="fold")
-        entries.add_column("LATENCY", justify="right")
-        # Keys and trace ids are copied from here, so they are never folded
-        # while the method column can give way.
-        key_width = max((len(m.context_key or "-") for m in report.misses), default=1)
-        entries.add_column("CONTEXT KEY", no_wrap=True, min_width=min(key_width, 64))
-        entries.add_column("TRACE ID", no_wrap=True, min_width=32)
-        for miss in report.misses:
-            entries.add_row(
-                rfc3339(miss.ts_ns),
-                plain(miss.kind),
-                plain(miss.name),
-                plain(miss.code or "-"),
-                seconds_text(miss.latency_s),
-                plain(miss.context_key or "-"),
-                plain(miss.trace_id or "-"),
-                style="bold" if miss.failed else None,
-            )
+    misses = report.misses
+    entries, hidden_entries = fit_table(
+        [
+            Column("TIME", [Text(rfc3339(m.ts_ns)) for m in misses]),
+            Column("KIND", [plain(m.kind) for m in misses], priority=3),
+            Column("METHOD / ENTRY TYPE", [plain(m.name) for m in misses], fold=True),
+            Column("CODE", [plain(m.code or "-") for m in misses], priority=2),
+            Column(
+                "LATENCY",
+                [Text(seconds_text(m.latency_s)) for m in misses],
+                "right",
+                priority=2,
+            ),
+            Column("CONTEXT KEY", [plain(m.context_key or "-") for m in misses]),
+            Column("TRACE ID", [plain(m.trace_id or "-") for m in misses], priority=1),
+        ],
+        console.width,
+        ["bold" if m.failed else None for m in misses],
+    )
+    if misses:
         console.print()
         console.print(entries)
+    hidden_all = list(dict.fromkeys(hidden + hidden_entries))
+    if hidden_all:
+        console.print()
+        console.print(
+            plain(
+                f"Hidden at this width: {', '.join(hidden_all)}; widen the terminal "
+                "or use -o json"
+            )
+        )
 
     console.print()
     for line in footer_lines(report):

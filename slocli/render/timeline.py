@@ -5,11 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from slocli.collect import TimelineResult
 from slocli.core.timeline import TimelineRow
-from slocli.render.common import number, plain, rfc3339, seconds_text, to_json
+from slocli.render.common import (
+    Column,
+    fit_table,
+    number,
+    plain,
+    rfc3339,
+    seconds_text,
+    to_json,
+)
 
 SCHEMA = "slocli.timeline/v1"
 BAR_WIDTH = 40
@@ -74,52 +82,52 @@ def render_table(result: TimelineResult, console: Console) -> None:
             f"Timeline from {rfc3339(start)} to {rfc3339(end)} "
             f"({seconds_text((end - start) / 1e9)})"
         )
-    # The bar takes what the other columns leave, between 10 and BAR_WIDTH cells.
-    others = (
-        8  # offset
-        + min(_step_width(timeline.rows), 60)
-        + max((len(r.service or "") for r in timeline.rows), default=0)
-        + 9  # duration
-        + max((len(_status_text(r)) for r in timeline.rows), default=1)
-        + 2 * 5  # padding between the six columns
-    )
-    width = max(10, min(BAR_WIDTH, console.width - others))
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("OFFSET", justify="right")
-    step_width = max(
-        (
-            2 * r.depth + len(r.name) + (5 if r.kind == "log" else 0)
-            for r in timeline.rows
-        ),
-        default=4,
-    )
-    table.add_column("STEP", overflow="fold", min_width=min(step_width, 60))
-    table.add_column("SERVICE")
-    table.add_column("DURATION", justify="right")
-    table.add_column("CODE")
-    table.add_column("", no_wrap=True)
-    for row in timeline.rows:
-        indent = "  " * row.depth
+    rows = timeline.rows
+    names: list[Text] = []
+    for row in rows:
         marker = {"span": "", "log": "log: ", "placeholder": ""}[row.kind]
-        name = plain(f"{indent}{marker}{row.name}")
+        name = plain(f"{'  ' * row.depth}{marker}{row.name}")
         if row.longest:
             # In the step column, which folds rather than crops, so a narrow
             # terminal still shows it.
             name.append("  <- longest")
         if row.kind == "log":
             name.stylize("italic")
-        duration = seconds_text(row.duration_s) if row.end_ns > row.start_ns else "-"
-        table.add_row(
-            "+" + seconds_text((row.start_ns - start) / 1e9),
-            name,
-            plain(row.service or ""),
-            duration,
-            plain(_status_text(row)),
-            bar(row, start, end, width),
-            style="bold" if row.longest else None,
-        )
+        names.append(name)
+    columns = [
+        Column(
+            "OFFSET",
+            [Text("+" + seconds_text((r.start_ns - start) / 1e9)) for r in rows],
+            "right",
+        ),
+        Column("STEP", names, fold=True),
+        Column("SERVICE", [plain(r.service or "") for r in rows], priority=3),
+        Column(
+            "DURATION",
+            [
+                Text(seconds_text(r.duration_s) if r.end_ns > r.start_ns else "-")
+                for r in rows
+            ],
+            "right",
+        ),
+        Column("CODE", [plain(_status_text(r)) for r in rows], priority=2),
+    ]
+    # The bar takes what the other columns leave, between 10 and BAR_WIDTH cells.
+    others = sum(min(c.width, 40) if c.fold else c.width for c in columns)
+    width = max(10, min(BAR_WIDTH, console.width - others - 2 * len(columns)))
+    columns.append(
+        Column("", [Text(bar(r, start, end, width)) for r in rows], priority=1)
+    )
+    table, hidden = fit_table(
+        columns, console.width, ["bold" if r.longest else None for r in rows]
+    )
     console.print()
     console.print(table)
+    if hidden:
+        shown = ", ".join(h or "time bars" for h in hidden)
+        console.print(
+            plain(f"Hidden at this width: {shown}; widen the terminal or use -o json")
+        )
     notes = list(result.notes)
     for info in timeline.traces:
         if info.note:

@@ -156,3 +156,58 @@ def test_demo_rejects_unknown_view() -> None:
 def test_app_module_registers_commands() -> None:
     names = {command.name for command in app_module.app.registered_commands}
     assert {"misses", "trace", "demo"} <= names
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            [
+                "misses",
+                "--from",
+                "0001-01-01T00:00:00Z",
+                "--to",
+                "2026-03-04T00:00:00Z",
+            ],
+            "invalid time 0001-01-01T00:00:00Z for --from",
+        ),
+        (["misses", "--since", "0.5s"], "shorter than one second"),
+        (["trace", "a" * 5000], "invalid context key, it is 5000 characters long"),
+        (["trace", "k\udcff"], "invalid context key, it is not valid UTF-8 text"),
+        (["misses", "--method", "Get\udcffRecord"], "invalid --method"),
+        (
+            ["budget", "report", "--window", "1m"],
+            "invalid SLO period '1m' for --window",
+        ),
+        (
+            ["budget", "report", "--at", "0001-01-01T00:00:00Z"],
+            "for --at, it is outside",
+        ),
+        (["misses", "--record", ""], "--record was given an empty path"),
+        (["misses", "--record", "/"], "it exists and is not a regular file"),
+    ],
+    ids=[
+        "year-1",
+        "half-second",
+        "huge-key",
+        "bad-utf8-key",
+        "bad-utf8-method",
+        "short-period",
+        "at-year-1",
+        "empty-record",
+        "record-folder",
+    ],
+)
+def test_bad_input_exits_two(args: list[str], message: str) -> None:
+    env = {
+        "LOKI_ADDR": "http://127.0.0.1:9",
+        "PROMETHEUS_URL": "http://127.0.0.1:9",
+        "TEMPO_ADDR": "http://127.0.0.1:9",
+        "SLO_CONFIG": None,
+    }
+
+    result = invoke(args, env=env)
+
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1

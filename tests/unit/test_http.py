@@ -442,7 +442,18 @@ def test_long_error_body_shortened() -> None:
     with pytest.raises(BackendHTTPError) as caught:
         harness.http.get("/x")
 
-    assert len(caught.value.server_message) == 500
+    assert caught.value.server_message == "x" * 300 + "…"
+
+
+def test_error_body_made_one_line() -> None:
+    body = "line one\n\tline two \x1b[31mred\x1b[0m"
+    harness = make_http(replies([text_response(body, 400)]))
+
+    with pytest.raises(BackendHTTPError) as caught:
+        harness.http.get("/x")
+
+    assert caught.value.server_message == "line one line two \\x1b[31mred\\x1b[0m"
+    assert "\n" not in str(caught.value)
 
 
 @pytest.mark.parametrize(

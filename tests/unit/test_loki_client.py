@@ -30,6 +30,10 @@ from tests.unit.backend_fakes import (
 QUERY = '{app="gramophile"}'
 START = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 WINDOW = TimeWindow(start=START, end=START + timedelta(hours=1))
+# The upstream fixtures hold timestamps from 1970, as Loki's own tests write them.
+FIXTURE_WINDOW = TimeWindow(
+    start=datetime(1970, 1, 1, tzinfo=UTC), end=datetime(1970, 1, 3, tzinfo=UTC)
+)
 T0 = WINDOW.start_ns  # entries below sit a few nanoseconds after the start
 
 
@@ -135,7 +139,7 @@ def test_request_params_and_headers() -> None:
 def test_streams_fixture_parsed() -> None:
     client, _ = client_answering(load_fixture("loki_query_range_streams.json"))
 
-    result = client.query_logs(QUERY, WINDOW)
+    result = client.query_logs(QUERY, FIXTURE_WINDOW)
 
     assert [(e.ts_ns, e.labels, e.line) for e in result.entries] == [
         (123456789012345, {"test": "test"}, "super line"),
@@ -150,7 +154,7 @@ def test_categorize_labels_fixture_merged() -> None:
     fixture = load_fixture("loki_query_range_streams_categorize_labels.json")
     client, _ = client_answering(fixture)
 
-    result = client.query_logs(QUERY, WINDOW)
+    result = client.query_logs(QUERY, FIXTURE_WINDOW)
 
     assert [(e.ts_ns, e.labels, e.line) for e in result.entries] == [
         (123456789012345, {"test": "test"}, "super line"),
@@ -458,3 +462,19 @@ def test_entry_at_piece_boundary_once() -> None:
     result = client.query_logs(QUERY, window)
 
     assert [entry.line for entry in result.entries] == ["on the boundary"]
+
+
+def test_entry_outside_window_rejected() -> None:
+    body = {
+        "status": "success",
+        "data": {
+            "resultType": "streams",
+            "result": [{"stream": {"app": "a"}, "values": [["1000", "old line"]]}],
+        },
+    }
+    client, _ = client_answering(body)
+
+    with pytest.raises(BackendResponseError) as caught:
+        client.query_logs(QUERY, WINDOW)
+
+    assert "outside the requested window" in str(caught.value)

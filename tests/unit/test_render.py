@@ -847,3 +847,29 @@ def _single_objective_report(counts: WindowCounts) -> BudgetReport:
 )
 def test_budget_verdict(counts: WindowCounts, expected: str) -> None:
     assert budget_render.verdict(_single_objective_report(counts)) == expected
+
+
+def test_misses_table_narrow_hides_columns() -> None:
+    buffer = io.StringIO()
+    misses_render.render_table(
+        two_misses(), Console(file=buffer, width=80, no_color=True)
+    )
+    text = buffer.getvalue()
+
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "4bf92f3577b34da6a3ce929d0e0e4736" not in text  # trace id column hidden
+    assert "…" not in text.split("Hidden at this width")[0]
+    assert "Hidden at this width: " in text
+    assert "TRACE ID" in text.split("Hidden at this width: ")[1]
+
+
+def test_budget_table_narrow_keeps_status() -> None:
+    buffer = io.StringIO()
+    budget_render.render_table(
+        budget_report(), Console(file=buffer, width=70, no_color=True)
+    )
+    text = buffer.getvalue()
+
+    assert max(len(line) for line in text.splitlines()) <= 70
+    assert "NO DATA" in text
+    assert "EMPTY IN" in text.split("Hidden at this width: ")[1]
