@@ -122,7 +122,29 @@ def main() -> None:
     # failed" here. The shell then reports 141 (128 + SIGPIPE).
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    app(prog_name="slo")
+    try:
+        result = app(prog_name="slo", standalone_mode=False)
+    except typer.Abort:
+        print("slo: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:
+        # Option-parsing errors come from typer's bundled click; they carry
+        # format_message() and exit_code (2). Print them in slo's one-line form.
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        message = str(exc.format_message())
+        if message.startswith("Usage:"):
+            # A command group run without a subcommand: its help is the answer.
+            print(message, file=sys.stderr)
+            sys.exit(int(exc.exit_code))
+        context = getattr(exc, "ctx", None)
+        command = context.command_path if context is not None else "slo"
+        print(
+            f"slo: error: {message.rstrip('.')}; see '{command} --help'",
+            file=sys.stderr,
+        )
+        sys.exit(int(exc.exit_code))
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 __all__ = ["ExitCode", "app", "main", "run"]

@@ -211,3 +211,34 @@ def test_bad_input_exits_two(args: list[str], message: str) -> None:
     assert result.exit_code == 2, result.stderr
     assert message in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["misses", "--bogus"],
+            "slo: error: No such option: --bogus; see 'slo misses --help'\n",
+        ),
+        (
+            ["trace"],
+            "slo: error: Missing argument 'context_key'; see 'slo trace --help'\n",
+        ),
+    ],
+    ids=["unknown-option", "missing-argument"],
+)
+def test_parse_errors_one_line(args: list[str], expected: str) -> None:
+    import subprocess
+    import sys
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "slocli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert completed.returncode == 2
+    assert completed.stderr == expected
+    assert completed.stdout == ""
