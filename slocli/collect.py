@@ -385,8 +385,7 @@ def collect_timeline(runtime: Runtime, key: str, window: TimeWindow) -> Timeline
             "(sampled out or past retention)"
         )
     timeline = build_timeline(key, events, traces, missing)
-    if any(info.partial for info in timeline.traces):
-        notes.append("a trace is partial: some spans' parents never reached Tempo")
+    # Partial traces say why in their own TraceInfo.note, shown per trace.
     return TimelineResult(
         timeline=timeline,
         window=window,

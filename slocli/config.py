@@ -15,6 +15,8 @@ from __future__ import annotations
 import copy
 import math
 import os
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,25 +26,39 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from slocli.core.durations import (
+    format_duration,
     format_go_duration,
     format_prometheus_duration,
     parse_go_duration,
     parse_window,
 )
+from slocli.core.escape import check_label_name, quote_for_message
 from slocli.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "slo.yaml"
+
+# load_config validates with this context. The rules on names used in queries,
+# duration ranges, the tenant and the CA file run only under it, so a model built
+# directly in code (as the query builders' tests do) may hold values that loading
+# rejects. The query builders check label names again when they use them.
+_LOAD_CONTEXT = {"load_config": True}
+
+
+def _is_loading(info: ValidationInfo) -> bool:
+    return isinstance(info.context, dict) and info.context.get("load_config") is True
 
 
 def _to_timedelta(value: Any) -> Any:
@@ -80,11 +96,130 @@ def _to_timedelta(value: Any) -> Any:
     raise ValueError(f"invalid duration {value!r}")
 
 
-Duration = Annotated[timedelta, BeforeValidator(_to_timedelta)]
+def _describe_duration(raw: Any, duration: timedelta) -> str:
+    if isinstance(raw, str):
+        return quote_for_message(raw)
+    if isinstance(raw, int | float):
+        return f"{raw} seconds"
+    return format_duration(duration.total_seconds())
+
+
+def _bounded_duration(minimum: str, maximum: str | None = None) -> BeforeValidator:
+    """Build a validator that reads a duration and, when loading, checks its range.
+
+    ``minimum`` and ``maximum`` are written as in the configuration file
+    (``1ms``, ``3650d``), so messages show them as the user would write them.
+    """
+    low = parse_window(minimum)
+    high = parse_window(maximum) if maximum is not None else None
+    if maximum is None:
+        fix = f"use {minimum} or more"
+    else:
+        fix = f"use a duration from {minimum} to {maximum}"
+
+    def validate(raw: Any, info: ValidationInfo) -> timedelta:
+        duration: timedelta = _to_timedelta(raw)
+        if not _is_loading(info):
+            return duration
+        if duration < low:
+            raise ValueError(
+                f"invalid duration {_describe_duration(raw, duration)}, it is below "
+                f"the minimum of {minimum}; {fix}"
+            )
+        if high is not None and duration > high:
+            raise ValueError(
+                f"invalid duration {_describe_duration(raw, duration)}, it is above "
+                f"the maximum of {maximum}; {fix}"
+            )
+        return duration
+
+    return BeforeValidator(validate)
+
+
+# Thresholds and timeouts must be at least 1ms, the resolution of PromQL
+# durations, so that no value rounds to 0 where it is written at that resolution.
+Duration = Annotated[timedelta, _bounded_duration("1ms")]
+# 3650d is 10 years of 365 days.
+Period = Annotated[timedelta, _bounded_duration("1h", "3650d")]
+ScrapeInterval = Annotated[timedelta, _bounded_duration("1s", "1h")]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+def hide_userinfo(url: str) -> str:
+    """Replace the user info of a URL that may be invalid with ``***``, for messages.
+
+    The user info is taken to run from the scheme, or the start when there is
+    none, to the last "@" of the whole text. RFC 3986 ends the authority at the
+    first "/", "?" or "#", but a password with one of those unencoded would then
+    show. An "@" in a path or query therefore hides more than the user info.
+    """
+    scheme = _URL_SCHEME.match(url)
+    start = scheme.end() if scheme else 0
+    at = url.rfind("@", start)
+    if at < 0:
+        return url
+    return f"{url[:start]}***{url[at:]}"
+
+
+# The limit Loki and Tempo document for one tenant ID.
+TENANT_MAX_BYTES = 150
+
+
+def _validate_tenant(value: str) -> None:
+    """Raise ValueError unless ``value`` can be sent as an X-Scope-OrgID header.
+
+    Loki, Tempo and Mimir document a narrower character set (letters, digits
+    and ``!-_.*'()``), which this check leaves to the server.
+    """
+    quoted = quote_for_message(value)
+    for char in value:
+        if "!" <= char <= "~":
+            continue
+        if char == " ":
+            problem = "a space"
+        elif char.isascii():
+            problem = f"the control character U+{ord(char):04X}"
+        else:
+            problem = f"the non-ASCII character U+{ord(char):04X}"
+        raise ValueError(
+            f"invalid tenant {quoted}, it contains {problem}; use printable ASCII "
+            "without spaces, such as team-a"
+        )
+    for tenant in value.split("|"):
+        if not tenant:
+            raise ValueError(
+                f"invalid tenant {quoted}, it has an empty tenant ID next to a | "
+                "separator; remove the extra |"
+            )
+        if len(tenant) > TENANT_MAX_BYTES:
+            raise ValueError(
+                f"invalid tenant {quote_for_message(tenant)}, it is {len(tenant)} "
+                f"bytes long; use a tenant ID of at most {TENANT_MAX_BYTES} bytes"
+            )
+
+
+def _validate_ca_file(path: Path) -> None:
+    quoted_path = quote_for_message(str(path))
+    try:
+        if not path.is_file():
+            problem = "not found" if not path.exists() else "not a regular file"
+            raise ValueError(
+                f"invalid CA certificate file {quoted_path}, {problem}; give the path "
+                "of a PEM file"
+            )
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise ValueError(
+            f"cannot read the CA certificate file {quoted_path} "
+            f"({exc.strerror or exc}); check the file's permissions"
+        ) from None
 
 
 class BackendConfig(_Model):
@@ -106,22 +241,38 @@ class BackendConfig(_Model):
     def _check_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
+        shown_url = repr(hide_userinfo(value))
         if not value.startswith(("http://", "https://")):
             raise ValueError(
-                f"invalid URL {value!r}; it must start with http:// or https://"
+                f"invalid URL {shown_url}; it must start with http:// or https://"
             )
         parts = urlsplit(value)
         try:
             _ = parts.port  # urlsplit checks the port only when it is read
         except ValueError:
             raise ValueError(
-                f"invalid URL {value!r}; the port must be a number from 0 to 65535"
+                f"invalid URL {shown_url}; the port must be a number from 0 to 65535"
             ) from None
         if not parts.hostname:
             raise ValueError(
-                f"invalid URL {value!r}; it needs a host, such as http://localhost:3100"
+                f"invalid URL {shown_url}; it needs a host, such as "
+                "http://localhost:3100"
             )
         return value.rstrip("/")
+
+    @field_validator("tenant")
+    @classmethod
+    def _check_tenant(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value and _is_loading(info):
+            _validate_tenant(value)
+        return value
+
+    @field_validator("ca_cert")
+    @classmethod
+    def _check_ca_cert(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and _is_loading(info):
+            _validate_ca_file(value)
+        return value
 
     @model_validator(mode="after")
     def _check_auth(self) -> BackendConfig:
@@ -226,43 +377,75 @@ class QueueObjectives(_Model):
 
 
 class ObjectivesConfig(_Model):
-    period: Duration = timedelta(days=30)
+    period: Period = timedelta(days=30)
     api_availability: AvailabilityObjective = AvailabilityObjective()
     api_latency: LatencyObjective = LatencyObjective()
     queue_latency: QueueObjectives = QueueObjectives()
 
 
+def _check_label_name(value: str, info: ValidationInfo) -> str:
+    if _is_loading(info):
+        check_label_name(value)
+    return value
+
+
+def _check_optional_label_name(value: str, info: ValidationInfo) -> str:
+    if value and _is_loading(info):
+        check_label_name(value)
+    return value
+
+
+# Prometheus' metric name syntax. Label names are the same without the colon.
+_METRIC_NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
+
+
+def _check_metric_name(value: str, info: ValidationInfo) -> str:
+    if _is_loading(info) and _METRIC_NAME.fullmatch(value) is None:
+        raise ValueError(
+            f"invalid metric name {quote_for_message(value)}; use letters, digits, "
+            "underscores and colons, not starting with a digit"
+        )
+    return value
+
+
+# Names placed in PromQL and LogQL without quotes, so loading checks their syntax.
+LabelName = Annotated[str, AfterValidator(_check_label_name)]
+OptionalLabelName = Annotated[str, AfterValidator(_check_optional_label_name)]
+MetricName = Annotated[str, AfterValidator(_check_metric_name)]
+
+
 class MetricsShape(_Model):
     """Metric and label names in Prometheus."""
 
-    handled_total: str = "grpc_server_handled_total"
-    latency_histogram: str = Field(
+    handled_total: MetricName = "grpc_server_handled_total"
+    latency_histogram: MetricName = Field(
         default="grpc_server_handling_seconds",
         description="Histogram base name; _bucket and _count are appended.",
     )
     latency_unit: Literal["s", "ms"] = "s"
-    method_label: str = "grpc_method"
-    code_label: str = "grpc_code"
+    method_label: LabelName = "grpc_method"
+    code_label: LabelName = "grpc_code"
     # Extra matchers added to every selector, such as `job="gramophile"`.
     matchers: str = ""
-    queue_histogram: str = "gramophile_queue_time"
+    queue_histogram: MetricName = "gramophile_queue_time"
     queue_unit: Literal["s", "ms"] = "ms"
-    queue_type_label: str = "type"
-    scrape_interval: Duration = timedelta(seconds=30)
+    queue_type_label: LabelName = "type"
+    scrape_interval: ScrapeInterval = timedelta(seconds=30)
 
 
 class LogFields(_Model):
     """Names of the fields a parsed log line carries."""
 
-    kind: str = "kind"
-    method: str = "method"
-    code: str = "code"
-    latency: str = "latency"
-    context_key: str = "context_key"
-    trace_id: str = "trace_id"
-    entry_type: str = "entry_type"
-    queue_wait: str = "queue_wait"
-    run_time: str = "run_time"
+    # Empty when every line is an API request.
+    kind: OptionalLabelName = "kind"
+    method: LabelName = "method"
+    code: LabelName = "code"
+    latency: LabelName = "latency"
+    context_key: LabelName = "context_key"
+    trace_id: LabelName = "trace_id"
+    entry_type: LabelName = "entry_type"
+    queue_wait: LabelName = "queue_wait"
+    run_time: LabelName = "run_time"
 
 
 class LogsShape(_Model):
@@ -307,6 +490,25 @@ class LogsShape(_Model):
 class TracesShape(_Model):
     context_key_attribute: str = "context_key"
     search_limit: int = Field(default=100, ge=1, le=10000)
+
+    @field_validator("context_key_attribute")
+    @classmethod
+    def _check_attribute(cls, value: str, info: ValidationInfo) -> str:
+        if not _is_loading(info):
+            return value
+        if not value:
+            raise ValueError(
+                "invalid span attribute name, it is empty; give the attribute that "
+                "holds the context key, such as context_key"
+            )
+        # A TraceQL query quotes an unusual attribute name, where Tempo accepts
+        # only the escapes \" and \\, so a control character would be sent raw.
+        if any(unicodedata.category(char) == "Cc" for char in value):
+            raise ValueError(
+                f"invalid span attribute name {quote_for_message(value)}, it contains "
+                "a control character; remove it"
+            )
+        return value
 
 
 class TelemetryConfig(_Model):
@@ -374,25 +576,84 @@ def find_config_file(explicit: str | None, environ: Mapping[str, str]) -> Path |
     return local if local.is_file() else None
 
 
+class _DuplicateKeyError(yaml.constructor.ConstructorError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that raises on a key given twice in one mapping.
+
+    PyYAML keeps the last of duplicate keys. The check runs on the composed
+    node tree before construction, because construction folds merge keys
+    (``<<: *anchor``) into their mapping, and a key that overrides a merged
+    one is no duplicate.
+    """
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._check_unique_keys(node, set())
+        return super().construct_document(node)
+
+    def _check_unique_keys(self, node: yaml.Node, visited: set[int]) -> None:
+        # An alias makes a node appear more than once, even inside itself.
+        if id(node) in visited:
+            return
+        visited.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                self._check_unique_keys(item, visited)
+            return
+        if not isinstance(node, yaml.MappingNode):
+            return
+        first_lines: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            is_plain_key = (
+                isinstance(key_node, yaml.ScalarNode)
+                and key_node.tag != "tag:yaml.org,2002:merge"
+            )
+            if is_plain_key:
+                key = self.construct_object(key_node)
+                if key in first_lines:
+                    raise _DuplicateKeyError(
+                        None,
+                        None,
+                        f"duplicate key {key!r}, first set at line {first_lines[key]}",
+                        key_node.start_mark,
+                    )
+                first_lines[key] = key_node.start_mark.line + 1
+            self._check_unique_keys(value_node, visited)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(
             f"cannot read configuration file, {path}: {exc.strerror}; check the "
             "file's permissions"
         ) from exc
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"invalid UTF-8 in configuration file, {path} at line {line}: byte "
+            f"0x{raw[exc.start]:02x} cannot be decoded; save the file as UTF-8"
+        ) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
         if mark is not None:
             where = f" at line {mark.line + 1}, column {mark.column + 1}"
         problem = getattr(exc, "problem", None) or str(exc)
+        fix = (
+            "remove one of the two"
+            if isinstance(exc, _DuplicateKeyError)
+            else "fix the syntax"
+        )
         raise ConfigError(
-            f"invalid YAML in configuration file, {path}{where}: {problem}; fix "
-            "the syntax"
+            f"invalid YAML in configuration file, {path}{where}: {problem}; {fix}"
         ) from exc
     if data is None:
         return {}
@@ -507,7 +768,7 @@ def load_config(
             sources[path] = source
 
     try:
-        config = Config.model_validate(merged)
+        config = Config.model_validate(merged, context=_LOAD_CONTEXT)
     except ValidationError as exc:
         raise _config_error(exc, file, sources) from None
     return LoadedConfig(config=config, file=file, sources=sources)
@@ -553,13 +814,16 @@ def _config_error(
 
 
 def mask_url_password(url: str) -> str:
-    """Replace the password in a URL's user info with asterisks."""
+    """Replace the whole user info of a valid URL with ``***``.
+
+    The user name is masked too, because a token is often given as the user
+    name (``http://TOKEN@host``).
+    """
     parts = urlsplit(url)
-    if parts.password is None:
+    if "@" not in parts.netloc:
         return url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:********@{host}"))
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
 
 
 def iter_effective(loaded: LoadedConfig) -> list[tuple[str, str, str]]:

@@ -1,14 +1,23 @@
-"""Tests for slocli.config: layered loading, sources, masking and file errors."""
+"""Tests for slocli.config: loading, sources, masking, value rules and file errors."""
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from slocli.config import ENVIRONMENT, LoadedConfig, iter_effective, load_config
+from slocli.config import (
+    ENVIRONMENT,
+    LoadedConfig,
+    LogsShape,
+    hide_userinfo,
+    iter_effective,
+    load_config,
+    mask_url_password,
+)
 from slocli.errors import ConfigError, ExitCode
 
 
@@ -169,17 +178,17 @@ ENV_CASES = [
     ("LOKI_USERNAME", "alice", "loki", "username"),
     ("LOKI_BEARER_TOKEN", "tok", "loki", "bearer_token"),
     ("LOKI_ORG_ID", "tenant-a", "loki", "tenant"),
-    ("LOKI_CA_CERT_PATH", "/etc/ca.pem", "loki", "ca_cert"),
+    ("LOKI_CA_CERT_PATH", "ca.pem", "loki", "ca_cert"),
     ("PROMETHEUS_URL", "http://prom:9090", "prometheus", "url"),
     ("PROMETHEUS_USERNAME", "bob", "prometheus", "username"),
     ("PROMETHEUS_BEARER_TOKEN", "tok", "prometheus", "bearer_token"),
     ("PROMETHEUS_ORG_ID", "tenant-b", "prometheus", "tenant"),
-    ("PROMETHEUS_CA_CERT_PATH", "/etc/ca.pem", "prometheus", "ca_cert"),
+    ("PROMETHEUS_CA_CERT_PATH", "ca.pem", "prometheus", "ca_cert"),
     ("TEMPO_ADDR", "http://tempo:3200", "tempo", "url"),
     ("TEMPO_USERNAME", "carol", "tempo", "username"),
     ("TEMPO_BEARER_TOKEN", "tok", "tempo", "bearer_token"),
     ("TEMPO_ORG_ID", "tenant-c", "tempo", "tenant"),
-    ("TEMPO_CA_CERT_PATH", "/etc/ca.pem", "tempo", "ca_cert"),
+    ("TEMPO_CA_CERT_PATH", "ca.pem", "tempo", "ca_cert"),
 ]
 
 
@@ -187,6 +196,10 @@ ENV_CASES = [
 def test_env_variable_sets_key(
     workdir: Path, name: str, value: str, backend: str, key: str
 ) -> None:
+    if key == "ca_cert":
+        # Loading checks that the CA file can be read.
+        (workdir / value).write_text("PEM\n", encoding="utf-8")
+
     loaded = load_config(environ={name: value})
 
     setting = getattr(getattr(loaded.config.backends, backend), key)
@@ -261,7 +274,7 @@ def test_queue_type_objective(workdir: Path) -> None:
         ("1.5h", timedelta(minutes=90)),
         ("30d", timedelta(days=30)),
         ("1w", timedelta(days=7)),
-        ("250us", timedelta(microseconds=250)),
+        ("1500us", timedelta(microseconds=1500)),
         ("2", timedelta(seconds=2)),
         ("0.25", timedelta(milliseconds=250)),
     ],
@@ -328,7 +341,7 @@ def test_effective_default_values(workdir: Path, key: str, value: str) -> None:
 
 @pytest.mark.parametrize(
     ("threshold", "shown"),
-    [("1500us", "1.5ms"), ("100us", "100µs"), ("90s", "1m30s"), ("1d", "1d")],
+    [("1500us", "1.5ms"), ("1001us", "1.001ms"), ("90s", "1m30s"), ("1d", "1d")],
 )
 def test_effective_duration_text(workdir: Path, threshold: str, shown: str) -> None:
     write_config(workdir, f"objectives:\n  api_latency:\n    threshold: {threshold}\n")
@@ -631,7 +644,7 @@ def test_queue_default_keeps_target_with_threshold_only(workdir: Path) -> None:
     assert default.threshold == timedelta(seconds=45)
 
 
-def test_effective_masks_url_password() -> None:
+def test_effective_masks_url_password(workdir: Path) -> None:
     loaded = load_config(
         environ={"PROMETHEUS_URL": "http://alice:s3cret@127.0.0.1:9090"}
     )
@@ -639,6 +652,562 @@ def test_effective_masks_url_password() -> None:
     table = effective(loaded)
 
     assert table["backends.prometheus.url"] == (
-        "http://alice:********@127.0.0.1:9090",
+        "http://***@127.0.0.1:9090",
         "env PROMETHEUS_URL",
     )
+
+
+def test_effective_masks_url_token(workdir: Path) -> None:
+    loaded = load_config(environ={"LOKI_ADDR": "http://tok-secret-3@loki:3100/x"})
+
+    table = effective(loaded)
+
+    assert table["backends.loki.url"] == ("http://***@loki:3100/x", "env LOKI_ADDR")
+
+
+def test_url_kept_with_userinfo(workdir: Path) -> None:
+    loaded = load_config(environ={"LOKI_ADDR": "http://alice:pw@loki:3100"})
+
+    assert loaded.config.backends.loki.url == "http://alice:pw@loki:3100"
+
+
+# Names placed in queries -------------------------------------------------------
+
+LABEL_KEYS = [
+    ("logs", "fields", "kind"),
+    ("logs", "fields", "method"),
+    ("logs", "fields", "code"),
+    ("logs", "fields", "latency"),
+    ("logs", "fields", "context_key"),
+    ("logs", "fields", "trace_id"),
+    ("logs", "fields", "entry_type"),
+    ("logs", "fields", "queue_wait"),
+    ("logs", "fields", "run_time"),
+    ("metrics", "method_label"),
+    ("metrics", "code_label"),
+    ("metrics", "queue_type_label"),
+]
+
+METRIC_KEYS = [
+    ("metrics", "handled_total"),
+    ("metrics", "latency_histogram"),
+    ("metrics", "queue_histogram"),
+]
+
+
+def telemetry_yaml(path: tuple[str, ...], value: str) -> str:
+    """Write ``telemetry.<path>: value`` as YAML; the caller quotes the value."""
+    lines = ["telemetry:"]
+    for depth, key in enumerate(path[:-1], start=1):
+        lines.append(f"{'  ' * depth}{key}:")
+    lines.append(f"{'  ' * len(path)}{path[-1]}: {value}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("path", LABEL_KEYS, ids=".".join)
+@pytest.mark.parametrize("name", ["latency-ms", "1st", "a.b", "x y", "ä"])
+def test_label_name_rejected(workdir: Path, path: tuple[str, ...], name: str) -> None:
+    write_config(workdir, telemetry_yaml(path, f'"{name}"'))
+
+    message = load_error(environ={})
+
+    key = "telemetry." + ".".join(path)
+    assert message.startswith(
+        f"invalid configuration in slo.yaml, key {key}: invalid label name "
+    )
+
+
+@pytest.mark.parametrize("path", LABEL_KEYS, ids=".".join)
+def test_label_name_accepted(workdir: Path, path: tuple[str, ...]) -> None:
+    write_config(workdir, telemetry_yaml(path, "_Field_2"))
+
+    node: Any = load_config(environ={}).config.telemetry
+    for key in path:
+        node = getattr(node, key)
+
+    assert node == "_Field_2"
+
+
+def test_label_name_message(workdir: Path) -> None:
+    write_config(workdir, telemetry_yaml(("logs", "fields", "latency"), "latency-ms"))
+
+    assert load_error(environ={}) == (
+        "invalid configuration in slo.yaml, key telemetry.logs.fields.latency: "
+        'invalid label name "latency-ms"; use letters, digits and underscores, not '
+        "starting with a digit"
+    )
+
+
+def test_kind_field_may_be_empty(workdir: Path) -> None:
+    write_config(workdir, telemetry_yaml(("logs", "fields", "kind"), '""'))
+
+    assert load_config(environ={}).config.telemetry.logs.fields.kind == ""
+
+
+@pytest.mark.parametrize(
+    "path", [path for path in LABEL_KEYS if path[-1] != "kind"], ids=".".join
+)
+def test_other_field_not_empty(workdir: Path, path: tuple[str, ...]) -> None:
+    write_config(workdir, telemetry_yaml(path, '""'))
+
+    message = load_error(environ={})
+
+    assert 'invalid label name ""' in message
+
+
+@pytest.mark.parametrize("path", METRIC_KEYS, ids=".".join)
+@pytest.mark.parametrize("name", ["grpc-handled", "9total", "", "a b"])
+def test_metric_name_rejected(workdir: Path, path: tuple[str, ...], name: str) -> None:
+    write_config(workdir, telemetry_yaml(path, f'"{name}"'))
+
+    message = load_error(environ={})
+
+    key = "telemetry." + ".".join(path)
+    assert message == (
+        f"invalid configuration in slo.yaml, key {key}: invalid metric name "
+        f'"{name}"; use letters, digits, underscores and colons, not starting with '
+        "a digit"
+    )
+
+
+@pytest.mark.parametrize("path", METRIC_KEYS, ids=".".join)
+def test_metric_name_colon_accepted(workdir: Path, path: tuple[str, ...]) -> None:
+    write_config(workdir, telemetry_yaml(path, "job:grpc_handled:rate5m"))
+
+    metrics = load_config(environ={}).config.telemetry.metrics
+
+    assert getattr(metrics, path[-1]) == "job:grpc_handled:rate5m"
+
+
+def test_attribute_empty_rejected(workdir: Path) -> None:
+    write_config(workdir, telemetry_yaml(("traces", "context_key_attribute"), '""'))
+
+    assert load_error(environ={}) == (
+        "invalid configuration in slo.yaml, key "
+        "telemetry.traces.context_key_attribute: invalid span attribute name, it is "
+        "empty; give the attribute that holds the context key, such as context_key"
+    )
+
+
+@pytest.mark.parametrize("escape", ["\\n", "\\t", "\\x7f", "\\x85"])
+def test_attribute_control_rejected(workdir: Path, escape: str) -> None:
+    path = ("traces", "context_key_attribute")
+    write_config(workdir, telemetry_yaml(path, f'"ctx{escape}key"'))
+
+    message = load_error(environ={})
+
+    assert message.endswith(", it contains a control character; remove it")
+
+
+def test_attribute_dotted_accepted(workdir: Path) -> None:
+    path = ("traces", "context_key_attribute")
+    write_config(workdir, telemetry_yaml(path, "app.context-key"))
+
+    traces = load_config(environ={}).config.telemetry.traces
+
+    assert traces.context_key_attribute == "app.context-key"
+
+
+def test_direct_model_skips_load_rules() -> None:
+    # Only load_config applies these rules, so the query builders' own checks
+    # stay testable with shapes built in code.
+    logs = LogsShape.model_validate({"fields": {"latency": "latency-ms"}})
+
+    assert logs.fields.latency == "latency-ms"
+
+
+# Duration ranges -------------------------------------------------------------
+
+# Keys with a minimum of 1ms, and a file that sets each one to the value {}.
+KEYS_AT_LEAST_1MS = [
+    (
+        "objectives.api_latency.threshold",
+        "objectives:\n  api_latency:\n    threshold: {}\n",
+    ),
+    (
+        "objectives.queue_latency.default.threshold",
+        "objectives:\n  queue_latency:\n    default:\n      threshold: {}\n",
+    ),
+    (
+        "objectives.queue_latency.types.Sync.threshold",
+        "objectives:\n"
+        "  queue_latency:\n"
+        "    types:\n"
+        "      Sync:\n"
+        "        threshold: {}\n",
+    ),
+    ("backends.loki.timeout", "backends:\n  loki:\n    timeout: {}\n"),
+]
+
+
+@pytest.mark.parametrize(("key", "template"), KEYS_AT_LEAST_1MS)
+@pytest.mark.parametrize("value", ["999us", "0.0005"])
+def test_below_1ms_rejected(workdir: Path, key: str, template: str, value: str) -> None:
+    write_config(workdir, template.format(value))
+
+    message = load_error(environ={})
+
+    assert message.startswith(f"invalid configuration in slo.yaml, key {key}: ")
+    assert message.endswith("it is below the minimum of 1ms; use 1ms or more")
+
+
+@pytest.mark.parametrize(("key", "template"), KEYS_AT_LEAST_1MS)
+def test_1ms_accepted(workdir: Path, key: str, template: str) -> None:
+    write_config(workdir, template.format("1ms"))
+
+    table = effective(load_config(environ={}))
+
+    assert table[key] == ("1ms", "file slo.yaml")
+
+
+def test_threshold_minimum_message(workdir: Path) -> None:
+    write_config(workdir, KEYS_AT_LEAST_1MS[0][1].format("250us"))
+
+    assert load_error(environ={}) == (
+        "invalid configuration in slo.yaml, key objectives.api_latency.threshold: "
+        'invalid duration "250us", it is below the minimum of 1ms; use 1ms or more'
+    )
+
+
+def test_timeout_seconds_message(workdir: Path) -> None:
+    write_config(workdir, KEYS_AT_LEAST_1MS[3][1].format("0.0005"))
+
+    assert load_error(environ={}) == (
+        "invalid configuration in slo.yaml, key backends.loki.timeout: invalid "
+        "duration 0.0005 seconds, it is below the minimum of 1ms; use 1ms or more"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("period", "59m", "below the minimum of 1h"),
+        ("period", "3651d", "above the maximum of 3650d"),
+        ("period", "600", "below the minimum of 1h"),
+    ],
+)
+def test_period_out_of_range(workdir: Path, key: str, value: str, problem: str) -> None:
+    write_config(workdir, f"objectives:\n  {key}: {value}\n")
+
+    message = load_error(environ={})
+
+    assert message.startswith(
+        "invalid configuration in slo.yaml, key objectives.period"
+    )
+    assert message.endswith(f"{problem}; use a duration from 1h to 3650d")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1h", timedelta(hours=1)), ("3650d", timedelta(days=3650))],
+)
+def test_period_bounds_accepted(workdir: Path, value: str, expected: timedelta) -> None:
+    write_config(workdir, f"objectives:\n  period: {value}\n")
+
+    assert load_config(environ={}).config.objectives.period == expected
+
+
+def test_period_message(workdir: Path) -> None:
+    write_config(workdir, "objectives:\n  period: 30m\n")
+
+    assert load_error(environ={}) == (
+        "invalid configuration in slo.yaml, key objectives.period: invalid duration "
+        '"30m", it is below the minimum of 1h; use a duration from 1h to 3650d'
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("999ms", "below the minimum of 1s"), ("61m", "above the maximum of 1h")],
+)
+def test_scrape_interval_out_of_range(workdir: Path, value: str, problem: str) -> None:
+    write_config(workdir, f"telemetry:\n  metrics:\n    scrape_interval: {value}\n")
+
+    message = load_error(environ={})
+
+    assert message == (
+        "invalid configuration in slo.yaml, key telemetry.metrics.scrape_interval: "
+        f'invalid duration "{value}", it is {problem}; use a duration from 1s to 1h'
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1s", timedelta(seconds=1)), ("1h", timedelta(hours=1))],
+)
+def test_scrape_interval_bounds_accepted(
+    workdir: Path, value: str, expected: timedelta
+) -> None:
+    write_config(workdir, f"telemetry:\n  metrics:\n    scrape_interval: {value}\n")
+
+    metrics = load_config(environ={}).config.telemetry.metrics
+
+    assert metrics.scrape_interval == expected
+
+
+# Tenants ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tenant", "quoted", "problem"),
+    [
+        ("team\r\nX-Evil: 1", '"team\\r\\nX-Evil: 1"', "the control character U+000D"),
+        ("team\ta", '"team\\ta"', "the control character U+0009"),
+        ("team\x7f", '"team\\x7f"', "the control character U+007F"),
+        ("team a", '"team a"', "a space"),
+        ("tëam", '"tëam"', "the non-ASCII character U+00EB"),
+    ],
+    ids=["crlf", "tab", "del", "space", "non-ascii"],
+)
+def test_tenant_character_rejected(
+    workdir: Path, tenant: str, quoted: str, problem: str
+) -> None:
+    message = load_error(environ={"LOKI_ORG_ID": tenant})
+
+    assert message == (
+        "invalid configuration from env LOKI_ORG_ID, key backends.loki.tenant: "
+        f"invalid tenant {quoted}, it contains {problem}; use printable ASCII without "
+        "spaces, such as team-a"
+    )
+
+
+@pytest.mark.parametrize("tenant", ["a|", "|a", "a||b"])
+def test_tenant_empty_part_rejected(workdir: Path, tenant: str) -> None:
+    message = load_error(environ={"TEMPO_ORG_ID": tenant})
+
+    assert message.endswith(
+        "it has an empty tenant ID next to a | separator; remove the extra |"
+    )
+
+
+def test_tenant_too_long_rejected(workdir: Path) -> None:
+    tenant = "a|" + "t" * 151
+
+    message = load_error(environ={"PROMETHEUS_ORG_ID": tenant})
+
+    assert message == (
+        "invalid configuration from env PROMETHEUS_ORG_ID, key "
+        f'backends.prometheus.tenant: invalid tenant "{"t" * 151}", it is 151 bytes '
+        "long; use a tenant ID of at most 150 bytes"
+    )
+
+
+@pytest.mark.parametrize(
+    "tenant",
+    ["t" * 150, "team-a|team-b", "t" * 150 + "|" + "u" * 150, "a!b*c'(d)~_."],
+    ids=["150-bytes", "two", "two-of-150", "punctuation"],
+)
+def test_tenant_accepted(workdir: Path, tenant: str) -> None:
+    loaded = load_config(environ={"LOKI_ORG_ID": tenant})
+
+    assert loaded.config.backends.loki.tenant == tenant
+
+
+def test_tenant_option_named(workdir: Path) -> None:
+    overrides = {("backends", "loki", "tenant"): ("a b", "option --org-id")}
+
+    message = load_error(environ={}, overrides=overrides)
+
+    assert message.startswith(
+        "invalid configuration from option --org-id, key backends.loki.tenant: "
+    )
+
+
+# CA certificate --------------------------------------------------------------
+
+
+def test_ca_cert_missing(workdir: Path) -> None:
+    message = load_error(environ={"LOKI_CA_CERT_PATH": "missing.pem"})
+
+    assert message == (
+        "invalid configuration from env LOKI_CA_CERT_PATH, key backends.loki.ca_cert: "
+        'invalid CA certificate file "missing.pem", not found; give the path of a '
+        "PEM file"
+    )
+
+
+def test_ca_cert_directory(workdir: Path) -> None:
+    write_config(workdir, "backends:\n  tempo:\n    ca_cert: .\n")
+
+    assert load_error(environ={}) == (
+        "invalid configuration in slo.yaml, key backends.tempo.ca_cert: invalid CA "
+        'certificate file ".", not a regular file; give the path of a PEM file'
+    )
+
+
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() == 0, reason="root can read any file"
+)
+def test_ca_cert_unreadable(workdir: Path) -> None:
+    pem = workdir / "ca.pem"
+    pem.write_text("PEM\n", encoding="utf-8")
+    pem.chmod(0)
+
+    message = load_error(environ={"PROMETHEUS_CA_CERT_PATH": "ca.pem"})
+
+    assert message == (
+        "invalid configuration from env PROMETHEUS_CA_CERT_PATH, key "
+        'backends.prometheus.ca_cert: cannot read the CA certificate file "ca.pem" '
+        "(Permission denied); check the file's permissions"
+    )
+
+
+def test_ca_cert_readable(workdir: Path) -> None:
+    (workdir / "ca.pem").write_text("PEM\n", encoding="utf-8")
+    write_config(workdir, "backends:\n  loki:\n    ca_cert: ca.pem\n")
+
+    assert load_config(environ={}).config.backends.loki.ca_cert == Path("ca.pem")
+
+
+# File encoding and duplicate keys ------------------------------------------------
+
+
+def test_non_utf8_file(workdir: Path) -> None:
+    (workdir / "slo.yaml").write_bytes(b"backends:\n  loki:\n    tenant: t\xe9am\n")
+
+    assert load_error(environ={}) == (
+        "invalid UTF-8 in configuration file, slo.yaml at line 3: byte 0xe9 cannot "
+        "be decoded; save the file as UTF-8"
+    )
+
+
+def test_duplicate_top_key(workdir: Path) -> None:
+    write_config(workdir, "objectives:\n  period: 7d\nobjectives:\n  period: 30d\n")
+
+    assert load_error(environ={}) == (
+        "invalid YAML in configuration file, slo.yaml at line 3, column 1: duplicate "
+        "key 'objectives', first set at line 1; remove one of the two"
+    )
+
+
+def test_duplicate_nested_key(workdir: Path) -> None:
+    write_config(
+        workdir,
+        "backends:\n"
+        "  loki:\n"
+        "    url: http://one:3100\n"
+        "    tenant: a\n"
+        "    url: http://two:3100\n",
+    )
+
+    assert load_error(environ={}) == (
+        "invalid YAML in configuration file, slo.yaml at line 5, column 5: duplicate "
+        "key 'url', first set at line 3; remove one of the two"
+    )
+
+
+def test_duplicate_in_flow_mapping(workdir: Path) -> None:
+    write_config(
+        workdir,
+        "objectives:\n  queue_latency:\n    default: {target: 0.9, target: 0.8}\n",
+    )
+
+    message = load_error(environ={})
+
+    assert "duplicate key 'target', first set at line 3" in message
+
+
+def test_same_key_in_sibling_mappings(workdir: Path) -> None:
+    write_config(
+        workdir,
+        "backends:\n  loki:\n    url: http://loki\n  tempo:\n    url: http://tempo\n",
+    )
+
+    backends = load_config(environ={}).config.backends
+
+    assert backends.tempo.url == "http://tempo"
+
+
+def test_merge_key_override_allowed(workdir: Path) -> None:
+    write_config(
+        workdir,
+        "objectives:\n"
+        "  queue_latency:\n"
+        "    default: &base {target: 0.9, threshold: 10s}\n"
+        "    types:\n"
+        "      Sync:\n"
+        "        <<: *base\n"
+        "        threshold: 20s\n",
+    )
+
+    queue = load_config(environ={}).config.objectives.queue_latency
+
+    assert queue.for_type("Sync").threshold == timedelta(seconds=20)
+
+
+# Secrets in URLs -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "masked", "problem"),
+    [
+        (
+            "alice:S3CRETpw@loki:3100",
+            "***@loki:3100",
+            "it must start with http:// or https://",
+        ),
+        (
+            "ftp://alice:S3CRETpw@loki",
+            "ftp://***@loki",
+            "it must start with http:// or https://",
+        ),
+        (
+            "http://alice:S3CRETpw@loki:99999",
+            "http://***@loki:99999",
+            "the port must be a number from 0 to 65535",
+        ),
+        (
+            "http://alice:S3C/RETpw@loki:3100",
+            "http://***@loki:3100",
+            "the port must be a number from 0 to 65535",
+        ),
+        (
+            "http://alice:S3CRETpw@",
+            "http://***@",
+            "it needs a host, such as http://localhost:3100",
+        ),
+    ],
+    ids=["no-scheme", "ftp", "bad-port", "slash-in-password", "no-host"],
+)
+def test_url_error_hides_userinfo(
+    workdir: Path, url: str, masked: str, problem: str
+) -> None:
+    message = load_error(environ={"LOKI_ADDR": url})
+
+    assert "S3C" not in message
+    assert message == (
+        "invalid configuration from env LOKI_ADDR, key backends.loki.url: invalid "
+        f"URL '{masked}'; {problem}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("loki:3100", "loki:3100"),
+        ("http://loki:3100/x", "http://loki:3100/x"),
+        ("alice:pw@loki", "***@loki"),
+        ("tok@loki", "***@loki"),
+        ("http://alice:p@ss@loki/x", "http://***@loki/x"),
+        ("git+ssh://git@host/repo", "git+ssh://***@host/repo"),
+        # An "@" after the authority hides more than the user info, so that a
+        # password with an unencoded "/" cannot show.
+        ("http://loki/x?owner=a@b", "http://***@b"),
+    ],
+)
+def test_hide_userinfo(url: str, expected: str) -> None:
+    assert hide_userinfo(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://loki:3100", "http://loki:3100"),
+        ("http://TOKEN@loki:3100", "http://***@loki:3100"),
+        ("https://alice:pw@loki/x?q=1", "https://***@loki/x?q=1"),
+        ("http://alice:p@ss@[::1]:3100/x", "http://***@[::1]:3100/x"),
+        ("http://loki/x?owner=a@b", "http://loki/x?owner=a@b"),
+    ],
+)
+def test_mask_url_password(url: str, expected: str) -> None:
+    assert mask_url_password(url) == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -379,6 +380,290 @@ def test_missing_traces_listed() -> None:
     assert timeline.traces[1] == TraceInfo(
         TRACE_B, 0, partial=False, found=False, note="not found in Tempo"
     )
+
+
+# Malformed span trees ------------------------------------------------------------
+
+
+def padded(span_id: str) -> str:
+    return span_id.ljust(16, "0")
+
+
+def span_id_counts(timeline: Timeline) -> Counter[str | None]:
+    return Counter(row.span_id for row in timeline.rows if row.kind == "span")
+
+
+def self_time_ns(timeline: Timeline) -> int:
+    return sum(
+        round((row.self_time_s or 0.0) * 1e9)
+        for row in timeline.rows
+        if row.kind == "span"
+    )
+
+
+CYCLE = trace(
+    span("a1", None, "GetRecord", 0, 100),
+    span("b1", "b2", "left", 200, 600),
+    span("b2", "b1", "right", 300, 500),
+    span("b3", "b1", "under left", 250, 350),
+)
+
+
+def test_cycle_under_placeholder() -> None:
+    timeline = build_timeline("k", [], [CYCLE])
+
+    assert outline(timeline) == [
+        (0, "span", "GetRecord"),
+        (0, "placeholder", "(spans in a parent cycle)"),
+        (1, "span", "left"),
+        (2, "span", "under left"),
+        (1, "span", "right"),
+    ]
+    assert span_id_counts(timeline) == Counter(
+        padded(span_id) for span_id in ("a1", "b1", "b2", "b3")
+    )
+
+
+def test_cycle_marks_trace_partial() -> None:
+    (info,) = build_timeline("k", [], [CYCLE]).traces
+
+    assert info.partial is True
+    assert info.note == "some spans are in a parent cycle"
+    assert info.span_count == 4
+
+
+def test_cycle_placeholder_bounds() -> None:
+    timeline = build_timeline("k", [], [CYCLE])
+
+    placeholder = next(row for row in timeline.rows if row.kind == "placeholder")
+    assert placeholder.start_ns == T0 + 200 * MS
+    assert placeholder.end_ns == T0 + 600 * MS
+    assert placeholder.trace_id == TRACE_A
+
+
+def test_cycle_self_time_counted_once() -> None:
+    rows = {row.name: row for row in build_timeline("k", [], [CYCLE]).rows}
+
+    # "right" is not counted as a child of "left": the cycle edge is dropped.
+    assert rows["left"].self_time_s == 0.3
+    assert rows["right"].self_time_s == 0.2
+    assert rows["under left"].self_time_s == 0.1
+    assert [name for name, row in rows.items() if row.longest] == ["left"]
+
+
+def test_log_under_cycle_only_trace() -> None:
+    cycle_only = trace(
+        span("b1", "b2", "left", 200, 600),
+        span("b2", "b1", "right", 300, 500),
+    )
+    line = event("Get", 700, 0.01, TRACE_A)
+
+    timeline = build_timeline("k", [line], [cycle_only])
+
+    assert outline(timeline) == [
+        (0, "placeholder", "(spans in a parent cycle)"),
+        (1, "span", "left"),
+        (1, "span", "right"),
+        (1, "log", "api Get"),
+    ]
+
+
+def test_own_parent_is_cycle() -> None:
+    own_parent = trace(
+        span("a1", None, "GetRecord", 0, 100),
+        span("c1", "c1", "loop", 200, 400),
+        span("c2", "c1", "under loop", 250, 300),
+    )
+
+    timeline = build_timeline("k", [], [own_parent])
+
+    assert outline(timeline) == [
+        (0, "span", "GetRecord"),
+        (0, "placeholder", "(spans in a parent cycle)"),
+        (1, "span", "loop"),
+        (2, "span", "under loop"),
+    ]
+    assert span_id_counts(timeline) == Counter(
+        padded(span_id) for span_id in ("a1", "c1", "c2")
+    )
+    (info,) = timeline.traces
+    assert info.partial is True
+    assert info.note == "some spans are in a parent cycle"
+
+
+DUPLICATE = trace(
+    span("a1", None, "GetRecord", 0, 1000),
+    span("d1", "a1", "client Fetch", 100, 900, kind="client"),
+    span("d1", "a1", "server Fetch", 150, 850),
+    span("d2", "d1", "db.Query", 200, 800),
+)
+
+
+def test_duplicate_ids_both_shown() -> None:
+    timeline = build_timeline("k", [], [DUPLICATE])
+
+    assert outline(timeline) == [
+        (0, "span", "GetRecord"),
+        (1, "span", "client Fetch"),
+        (2, "span", "db.Query"),
+        (1, "span", "server Fetch"),
+    ]
+    assert span_id_counts(timeline) == Counter(
+        {padded("a1"): 1, padded("d1"): 2, padded("d2"): 1}
+    )
+
+
+def test_duplicate_ids_noted_not_partial() -> None:
+    (info,) = build_timeline("k", [], [DUPLICATE]).traces
+
+    assert info.partial is False
+    assert info.note == "some spans have duplicate span ids"
+    assert info.span_count == 4
+
+
+def test_duplicate_ids_self_time() -> None:
+    rows = {row.name: row for row in build_timeline("k", [], [DUPLICATE]).rows}
+
+    assert rows["GetRecord"].self_time_s == 0.2
+    assert rows["client Fetch"].self_time_s == 0.2
+    assert rows["db.Query"].self_time_s == 0.6
+    # The children of d1 sit under the first copy, so the second copy's self
+    # time is its whole duration.
+    assert rows["server Fetch"].self_time_s == 0.7
+    assert [name for name, row in rows.items() if row.longest] == ["server Fetch"]
+
+
+def test_duplicate_id_chain_not_cycle() -> None:
+    # By id, d1 -> d2 -> d1 looks like a loop, but the parent id of d2 resolves
+    # to the first d1, so the spans form a chain.
+    chain = trace(
+        span("a1", None, "GetRecord", 0, 1000),
+        span("d1", "a1", "first", 100, 900),
+        span("d2", "d1", "middle", 200, 800),
+        span("d1", "d2", "second", 300, 700),
+    )
+
+    timeline = build_timeline("k", [], [chain])
+
+    assert outline(timeline) == [
+        (0, "span", "GetRecord"),
+        (1, "span", "first"),
+        (2, "span", "middle"),
+        (3, "span", "second"),
+    ]
+    (info,) = timeline.traces
+    assert info.partial is False
+    assert info.note == "some spans have duplicate span ids"
+
+
+def test_own_parent_duplicate_under_root() -> None:
+    reachable_loop = trace(
+        span("a1", None, "GetRecord", 0, 1000),
+        span("c1", "a1", "first", 100, 500),
+        span("c1", "c1", "loop", 600, 900),
+    )
+
+    timeline = build_timeline("k", [], [reachable_loop])
+
+    assert outline(timeline) == [
+        (0, "span", "GetRecord"),
+        (1, "span", "first"),
+        (0, "placeholder", "(spans in a parent cycle)"),
+        (1, "span", "loop"),
+    ]
+    assert span_id_counts(timeline) == Counter({padded("a1"): 1, padded("c1"): 2})
+    (info,) = timeline.traces
+    assert info.partial is True
+    assert info.note == (
+        "some spans are in a parent cycle; some spans have duplicate span ids"
+    )
+    assert self_time_ns(timeline) == 1300 * MS
+
+
+def test_own_parent_duplicate_under_orphan() -> None:
+    orphan_loop = trace(
+        span("e1", "ff", "orphan", 0, 1000),
+        span("c1", "e1", "first", 100, 500),
+        span("c1", "c1", "loop", 600, 900),
+    )
+
+    timeline = build_timeline("k", [], [orphan_loop])
+
+    assert outline(timeline) == [
+        (0, "placeholder", "(parent span missing from Tempo)"),
+        (1, "span", "orphan"),
+        (2, "span", "first"),
+        (0, "placeholder", "(spans in a parent cycle)"),
+        (1, "span", "loop"),
+    ]
+    assert span_id_counts(timeline) == Counter({padded("e1"): 1, padded("c1"): 2})
+    (info,) = timeline.traces
+    assert info.partial is True
+    assert info.note == (
+        "some spans' parents are missing; some spans are in a parent cycle; "
+        "some spans have duplicate span ids"
+    )
+
+
+def test_problems_follow_tempo_reason() -> None:
+    partial_cycle = trace(
+        span("b1", "b2", "left", 200, 600),
+        span("b2", "b1", "right", 300, 500),
+        partial_reason="PARTIAL",
+    )
+
+    (info,) = build_timeline("k", [], [partial_cycle]).traces
+
+    assert info.partial is True
+    assert info.note == "PARTIAL; some spans are in a parent cycle"
+
+
+def test_deep_parent_chain() -> None:
+    depth = 5000
+    span_ids = [f"{level:016x}" for level in range(depth)]
+    chain = trace(
+        *(
+            span(
+                span_ids[level],
+                span_ids[level - 1] if level else None,
+                f"level {level}",
+                level,
+                2 * depth - level,
+            )
+            for level in range(depth)
+        )
+    )
+
+    timeline = build_timeline("k", [], [chain])
+
+    assert [row.depth for row in timeline.rows] == list(range(depth))
+    assert span_id_counts(timeline) == Counter(span_ids)
+    (info,) = timeline.traces
+    assert info.partial is False
+    assert info.note is None
+    # Nested spans: the self times add up to the root's duration.
+    assert self_time_ns(timeline) == 2 * depth * MS
+
+
+def test_long_parent_cycle() -> None:
+    size = 5000
+    span_ids = [f"{index:016x}" for index in range(size)]
+    ring = trace(
+        *(
+            span(
+                span_ids[index], span_ids[index - 1], f"ring {index}", index, index + 1
+            )
+            for index in range(size)
+        )
+    )
+
+    timeline = build_timeline("k", [], [ring])
+
+    assert span_id_counts(timeline) == Counter(span_ids)
+    assert {row.depth for row in timeline.rows if row.kind == "span"} == {1}
+    (info,) = timeline.traces
+    assert info.partial is True
+    assert info.note == "some spans are in a parent cycle"
 
 
 # Span details -----------------------------------------------------------------------------
