@@ -118,6 +118,8 @@ class Column:
     justify: Literal["left", "right"] = "left"
     priority: int = 0
     fold: bool = False
+    # A fold column may be narrowed to this many cells before others are hidden.
+    shrink_to: int | None = None
 
     @property
     def width(self) -> int:
@@ -138,9 +140,10 @@ def fit_table(
 
     def total() -> int:
         # Two cells of padding between columns, none at the edges.
-        return sum(min(c.width, 24) if c.fold else c.width for c in shown) + 2 * (
-            len(shown) - 1
-        )
+        return sum(
+            min(c.width, c.shrink_to) if c.fold and c.shrink_to else c.width
+            for c in shown
+        ) + 2 * (len(shown) - 1)
 
     while total() > width:
         candidates = [c for c in shown if c.priority > 0]

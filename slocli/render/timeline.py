@@ -100,7 +100,7 @@ def render_table(result: TimelineResult, console: Console) -> None:
             [Text("+" + seconds_text((r.start_ns - start) / 1e9)) for r in rows],
             "right",
         ),
-        Column("STEP", names, fold=True),
+        Column("STEP", names, fold=True, shrink_to=40),
         Column("SERVICE", [plain(r.service or "") for r in rows], priority=3),
         Column(
             "DURATION",
