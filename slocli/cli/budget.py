@@ -52,6 +52,7 @@ def report(
         str | None,
         typer.Option(
             "--at",
+            "--to",
             help="Evaluate as of this time (RFC 3339, or a duration ago) instead of now.",
             show_default=False,
         ),

@@ -125,7 +125,8 @@ def _alert_lines(report: BudgetReport) -> list[str]:
     lines = []
     for objective in report.objectives:
         for alert in objective.alerts:
-            if alert.state == "not firing":
+            # Without traffic every pair is unknown; the status already says so.
+            if alert.state == "not firing" or objective.status.state == "no data":
                 continue
             lines.append(
                 f"{objective.name}: {alert.window.severity} alert "
@@ -192,7 +193,8 @@ def render_table(report: BudgetReport, console: Console) -> None:
     console.print()
     for line in lines:
         console.print(plain(line))
-    console.print(plain(verdict(report)), style="bold")
+    # Never wrapped, so `tail -1` or `grep '^Result:'` in CI gets the whole line.
+    console.print(plain(verdict(report)), style="bold", soft_wrap=True)
 
 
 def render_markdown(report: BudgetReport) -> str:

@@ -36,6 +36,11 @@ def _zone_note(zone: str) -> str:
     return "" if zone == "UTC" else f"; naive times read in {zone}"
 
 
+def _gap(report: MissReport, summary: MethodSummary) -> int | None:
+    """NOT IN LOKI, or None when an incomplete fetch makes it meaningless."""
+    return summary.not_in_loki if report.complete else None
+
+
 def _codes_text(summary: MethodSummary) -> str:
     return ", ".join(f"{code} {n}" for code, n in summary.codes.most_common())
 
@@ -91,13 +96,13 @@ def render_table(report: MissReport, console: Console) -> None:
             ),
             Column(
                 "NOT IN LOKI",
-                [Text(str(r.not_in_loki) if r.not_in_loki else "") for r in rows],
+                [Text(str(_gap(report, r)) if _gap(report, r) else "") for r in rows],
                 "right",
                 priority=1,
             ),
         ],
         console.width,
-        ["bold" if r.not_in_loki else None for r in rows],
+        ["bold" if _gap(report, r) else None for r in rows],
     )
     console.print()
     if report.summaries:
@@ -157,7 +162,12 @@ def footer_lines(report: MissReport) -> list[str]:
         "PROM FAILED and PROM SLOW are Prometheus' bad-event counts for the same "
         "window; a range means the latency threshold lies between two buckets"
     )
-    missing = sum(s.not_in_loki for s in report.summaries)
+    missing = sum(_gap(report, s) or 0 for s in report.summaries)
+    if not report.complete:
+        lines.append(
+            "NOT IN LOKI is not shown: the Loki result is incomplete, so missing "
+            "lines cannot be told from lines not fetched"
+        )
     if missing:
         lines.append(
             f"NOT IN LOKI: Prometheus counts at least {missing} bad "
@@ -218,7 +228,7 @@ def to_document(report: MissReport) -> dict[str, Any]:
                     "failed": _count_json(s.prom_failed),
                     "slow": _count_json(s.prom_slow),
                 },
-                "not_in_loki": s.not_in_loki,
+                "not_in_loki": _gap(report, s),
             }
             for s in report.summaries
         ],

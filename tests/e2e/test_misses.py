@@ -241,3 +241,5 @@ def test_limit_marks_result_incomplete(slo: SloRunner) -> None:
     assert document["complete"] is False
     assert "stopped after 5 api lines" in document["incomplete_reason"]
     assert len(document["misses"]) <= 5
+    # Lines not fetched must not be reported as missing from Loki.
+    assert {row["not_in_loki"] for row in document["summary"]} == {None}

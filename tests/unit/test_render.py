@@ -158,7 +158,7 @@ def test_misses_table() -> None:
         SLO misses in 2026-03-03T12:00:00Z/2026-03-04T12:00:00Z (UTC, 1d00h)
 
         KIND   METHOD / ENTRY TYPE  OBJECTIVE  MISSES  SLOW  FAILED   WORST  CODES          PROM FAILED  PROM SLOW  NOT IN LOKI
-        api    /pkg.Svc/GetRecord       1.00s       1     1       1   1.40s  Unavailable 1           12    30-31.5           29
+        api    /pkg.Svc/GetRecord       1.00s       1     1       1   1.40s  Unavailable 1           12    30-31.5
         queue  RefreshRelease          30.00s       1     1       -  45.00s  OK 1                     -          -
 
         TIME                      KIND   METHOD / ENTRY TYPE  CODE         LATENCY  CONTEXT KEY  TRACE ID
@@ -168,7 +168,7 @@ def test_misses_table() -> None:
         2 misses (INCOMPLETE: stopped after 2 api lines)
         2 or more lines could not be parsed and are not counted as misses; -o json lists examples
         PROM FAILED and PROM SLOW are Prometheus' bad-event counts for the same window; a range means the latency threshold lies between two buckets
-        NOT IN LOKI: Prometheus counts at least 29 bad events with no miss line in Loki; their log lines are missing or could not be parsed
+        NOT IN LOKI is not shown: the Loki result is incomplete, so missing lines cannot be told from lines not fetched
         Prometheus is not configured
         warning: query took long
         """
@@ -245,7 +245,7 @@ def test_misses_json_document() -> None:
             "failed": {"low": 12, "high": 12, "exact": True},
             "slow": {"low": 30, "high": 31.5, "exact": False},
         },
-        "not_in_loki": 29,
+        "not_in_loki": None,
     }
     assert document["summary"][1]["prometheus"] == {"failed": None, "slow": None}
     assert document["misses"][0] == {
@@ -581,10 +581,6 @@ def test_budget_table() -> None:
         api-availability   99.9%  99.975%     1/4000        75.0%     1.00     0.00     0.00     0.00    22d12h  ok
         api-latency        99.9%        -        0/0            -        -        -        -        -         -  NO DATA: no traffic
 
-        api-latency: page alert 1h/5m is unknown (burn - and -, threshold 14.4)
-        api-latency: page alert 6h/30m is unknown (burn - and -, threshold 6)
-        api-latency: ticket alert 1d/2h is unknown (burn - and -, threshold 3)
-        api-latency: ticket alert 3d/6h is unknown (burn - and -, threshold 1)
         api-latency: no traffic in the window
         note: windows shorter than four scrape intervals are unknown: 5m
         Alert pairs: google; EMPTY IN is the time until the budget runs out at the 1h burn rate. Only an exhausted budget or a firing page pair fails the check.
@@ -613,10 +609,6 @@ def test_budget_markdown() -> None:
         | a\\|b | 99.9% | 99.975% | 1/4000 | 75.0% | 1.00 | 0.00 | 0.00 | 0.00 | 22d12h | ok |
         | api-latency | 99.9% | - | 0/0 | - | - | - | - | - | - | NO DATA: no traffic |
 
-        - api-latency: page alert 1h/5m is unknown (burn - and -, threshold 14.4)
-        - api-latency: page alert 6h/30m is unknown (burn - and -, threshold 6)
-        - api-latency: ticket alert 1d/2h is unknown (burn - and -, threshold 3)
-        - api-latency: ticket alert 3d/6h is unknown (burn - and -, threshold 1)
         - api-latency: no traffic in the window
         - note: windows shorter than four scrape intervals are unknown: 5m
 
