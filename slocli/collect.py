@@ -27,7 +27,6 @@ from slocli.core.budget import (
     usable,
 )
 from slocli.core.durations import format_duration, format_prometheus_duration
-from slocli.core.ids import parse_trace_id
 from slocli.core.misses import MethodSummary, MissReport, PromCount, method_name
 from slocli.core.queries import (
     api_misses_query,
@@ -317,18 +316,8 @@ def _log_event(entry: LogEntry, logs: LogsShape) -> LogEvent:
     else:
         name = labels.get(fields.method, "")
         raw_duration = labels.get(fields.latency)
-    try:
-        duration: float | None = misses_core.read_duration(
-            raw_duration, logs.duration_unit
-        )
-    except ValueError:
-        duration = None
-    trace_id = None
-    if labels.get(fields.trace_id):
-        try:
-            trace_id = parse_trace_id(labels[fields.trace_id])
-        except ValueError:
-            trace_id = None
+    duration = misses_core.read_optional_duration(raw_duration, logs.duration_unit)
+    trace_id = misses_core.read_trace_id(labels.get(fields.trace_id))
     return LogEvent(
         ts_ns=entry.ts_ns,
         kind=kind or "log",

@@ -112,6 +112,24 @@ def read_duration(raw: str | None, unit: str | None) -> float:
     return number / _UNITS_PER_SECOND[unit]
 
 
+def read_optional_duration(raw: str | None, unit: str | None) -> float | None:
+    """Read a duration field that may be absent or broken; None when it does not parse."""
+    try:
+        return read_duration(raw, unit)
+    except ValueError:
+        return None
+
+
+def read_trace_id(raw: str | None) -> str | None:
+    """Read a trace id field as 32 lowercase hex; None when absent or invalid."""
+    if not raw:
+        return None
+    try:
+        return parse_trace_id(raw)
+    except ValueError:
+        return None
+
+
 def classify(
     entries: Iterable[tuple[int, Mapping[str, str], str]],
     *,
@@ -167,19 +185,11 @@ def classify(
             result.not_misses += 1
             continue
         queue_wait = None
-        if kind == "queue" and labels.get(fields.queue_wait):
-            try:
-                queue_wait = read_duration(
-                    labels.get(fields.queue_wait), logs.duration_unit
-                )
-            except ValueError:
-                queue_wait = None
-        trace_id = None
-        if labels.get(fields.trace_id):
-            try:
-                trace_id = parse_trace_id(labels[fields.trace_id])
-            except ValueError:
-                trace_id = None
+        if kind == "queue":
+            queue_wait = read_optional_duration(
+                labels.get(fields.queue_wait), logs.duration_unit
+            )
+        trace_id = read_trace_id(labels.get(fields.trace_id))
         result.misses.append(
             Miss(
                 ts_ns=ts_ns,

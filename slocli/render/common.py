@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from slocli.core.durations import format_duration
+from slocli.core.timewindow import TimeWindow
 
 # Width used when stdout is not a terminal, so piped tables are not squeezed
 # into 80 columns; COLUMNS overrides it.
@@ -164,3 +165,13 @@ def fit_table(
     for index, style in enumerate(row_styles):
         table.add_row(*(column.cells[index] for column in shown), style=style)
     return table, [h for h in (c.header for c in columns) if h in hidden]
+
+
+def window_json(window: TimeWindow, input_zone: str) -> dict[str, Any]:
+    """The `window` object of every JSON document: UTC edges and the --tz zone."""
+    return {
+        "start": rfc3339(window.start),
+        "end": rfc3339(window.end),
+        "seconds": window.duration.total_seconds(),
+        "input_zone": input_zone,
+    }

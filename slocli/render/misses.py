@@ -19,6 +19,7 @@ from slocli.render.common import (
     rfc3339,
     seconds_text,
     to_json,
+    window_json,
 )
 
 SCHEMA = "slocli.misses/v1"
@@ -206,12 +207,7 @@ def to_document(report: MissReport) -> dict[str, Any]:
     window = report.window
     return {
         "schema": SCHEMA,
-        "window": {
-            "start": rfc3339(window.start),
-            "end": rfc3339(window.end),
-            "seconds": window.duration.total_seconds(),
-            "input_zone": report.input_zone,
-        },
+        "window": window_json(window, report.input_zone),
         "complete": report.complete,
         "incomplete_reason": report.incomplete_reason,
         "summary": [

@@ -17,6 +17,7 @@ from slocli.render.common import (
     rfc3339,
     seconds_text,
     to_json,
+    window_json,
 )
 
 SCHEMA = "slocli.timeline/v1"
@@ -163,12 +164,7 @@ def to_document(result: TimelineResult) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "context_key": timeline.context_key,
-        "window": {
-            "start": rfc3339(result.window.start),
-            "end": rfc3339(result.window.end),
-            "seconds": result.window.duration.total_seconds(),
-            "input_zone": result.input_zone,
-        },
+        "window": window_json(result.window, result.input_zone),
         "complete": result.complete,
         "start": rfc3339(timeline.start_ns, digits=9) if timeline.rows else None,
         "end": rfc3339(timeline.end_ns, digits=9) if timeline.rows else None,
