@@ -165,7 +165,7 @@ def _histogram(samples: list[Sample]) -> tuple[list[tuple[float, float]], float]
 
     Returns None without a +Inf bucket, because the total is then unknown.
     increase() corrects counter resets per series, so after a restart a lower
-    bucket can exceed +Inf; the total is therefore the largest count, which
+    bucket can exceed +Inf. The total is therefore the largest count, which
     no bucket can exceed.
     """
     try:
@@ -302,7 +302,7 @@ class TimelineResult:
     complete: bool = True
     # The zone naive --from/--to times were read in; the window itself is UTC.
     input_zone: str = "UTC"
-    # Set when Tempo failed and the timeline holds log lines only.
+    # Set when Tempo failed and the timeline contains log lines only.
     backend_error: BackendError | None = None
 
 
@@ -347,7 +347,7 @@ def collect_timeline(runtime: Runtime, key: str, window: TimeWindow) -> Timeline
     tempo_error: BackendError | None = None
     if config.backends.tempo.url is None and runtime.replay_bundle is None:
         if not events:
-            runtime.tempo()  # raises the error that says how to set the URL
+            runtime.tempo()  # raises the error that names the URL setting
         notes.append(
             "Tempo is not configured, so only log lines are shown; set TEMPO_ADDR "
             "to add the traces"
@@ -374,7 +374,7 @@ def collect_timeline(runtime: Runtime, key: str, window: TimeWindow) -> Timeline
             "(sampled out or past retention)"
         )
     timeline = build_timeline(key, events, traces, missing)
-    # Partial traces say why in their own TraceInfo.note, shown per trace.
+    # Each partial trace explains itself in TraceInfo.note, shown per trace.
     return TimelineResult(
         timeline=timeline,
         window=window,
@@ -442,7 +442,7 @@ def _fetch_traces(
         except BackendHTTPError as exc:
             if exc.status != 422:
                 raise
-            # Tempo answers 422 for a trace over max_bytes_per_trace; the
+            # Tempo returns 422 for a trace over max_bytes_per_trace, and the
             # other traces are still worth showing.
             complete = False
             notes.append(
@@ -488,7 +488,7 @@ def collect_budget(runtime: Runtime, at: datetime, *, only: str | None) -> Budge
     prometheus = runtime.prometheus()
     notes: list[str] = []
 
-    def wanted(name: str) -> bool:
+    def is_selected(name: str) -> bool:
         return only is None or only == name
 
     availability: dict[timedelta, WindowCounts | None] = {}
@@ -508,7 +508,7 @@ def collect_budget(runtime: Runtime, at: datetime, *, only: str | None) -> Budge
         if window in skipped:
             availability[window] = latency[window] = None
             continue
-        if wanted("api-availability"):
+        if is_selected("api-availability"):
             valid = prometheus.query(promql_requests(metrics, window), at)
             bad = prometheus.query(
                 promql_failures(
@@ -525,7 +525,7 @@ def collect_budget(runtime: Runtime, at: datetime, *, only: str | None) -> Budge
                 )
             else:
                 availability[window] = None
-        if wanted("api-latency"):
+        if is_selected("api-latency"):
             buckets = prometheus.query(promql_latency_buckets(metrics, window), at)
             notes.extend(buckets.warnings)
             latency[window] = _bucket_counts(buckets.samples, latency_threshold)
@@ -541,7 +541,7 @@ def collect_budget(runtime: Runtime, at: datetime, *, only: str | None) -> Budge
                 )
 
     counts: list[ObjectiveCounts] = []
-    if wanted("api-availability"):
+    if is_selected("api-availability"):
         counts.append(
             ObjectiveCounts(
                 name="api-availability",
@@ -551,7 +551,7 @@ def collect_budget(runtime: Runtime, at: datetime, *, only: str | None) -> Budge
                 windows=availability,
             )
         )
-    if wanted("api-latency"):
+    if is_selected("api-latency"):
         counts.append(
             ObjectiveCounts(
                 name="api-latency",
@@ -564,7 +564,7 @@ def collect_budget(runtime: Runtime, at: datetime, *, only: str | None) -> Budge
         )
     queue_types = sorted(set(queue) | set(objectives.queue_latency.types))
     for name in queue_types:
-        if not wanted(f"queue-latency:{name}"):
+        if not is_selected(f"queue-latency:{name}"):
             continue
         objective = objectives.queue_latency.for_type(name)
         type_windows = {w: queue.get(name, {}).get(w) for w in windows}

@@ -3,7 +3,7 @@
 Every failure slocli reports to a user is one of these exceptions. The CLI maps
 each to an exit code in one place (``slocli.cli.app``)::
 
-    SloError                      exit 2 unless a subclass says otherwise
+    SloError                      exit 2 unless a subclass sets another
     ├── UsageError                exit 2: a bad option or argument value
     ├── ConfigError               exit 2: an invalid configuration file or value
     ├── BackendError              exit 3: a backend failed or could not be reached

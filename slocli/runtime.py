@@ -1,4 +1,4 @@
-"""What one command run needs: configuration, clock, backend clients and bundles.
+"""Per-run state of a command: configuration, clock, backend clients and bundles.
 
 Commands build a ``Runtime`` from their options and ask it for clients. In
 replay mode the clients read from an evidence bundle, and the clock is pinned

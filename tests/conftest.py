@@ -2,7 +2,7 @@
 
 One simulated workload feeds a real Prometheus (backfilled with promtool) and
 the project's Loki- and Tempo-compatible servers on 127.0.0.1. Each is started
-once per test session, and only when a test asks for it.
+once per test session, and only when a test requests it.
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ def server_message(response: httpx.Response) -> str:
     return _one_line(text)
 
 
-# Longer server messages are cut: an HTML error page says nothing more.
+# Longer server messages are cut, because the rest of an HTML error page adds nothing.
 MAX_SERVER_MESSAGE = 300
 
 

@@ -187,7 +187,7 @@ class LokiClient:
         while True:
             request_limit = limit
             if max_entries is not None:
-                # One entry beyond the cap tells whether more exist.
+                # One entry beyond the cap shows whether more exist.
                 room = max_entries - len(result.entries) + 1
                 request_limit = min(limit, max(room, 1))
             entries, warnings = self._page(query, start_ns, end_ns, request_limit)

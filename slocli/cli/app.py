@@ -134,7 +134,7 @@ def main() -> None:
             raise
         message = str(exc.format_message())
         if message.startswith("Usage:"):
-            # A command group run without a subcommand: its help is the answer.
+            # A command group run without a subcommand prints its help.
             print(message, file=sys.stderr)
             sys.exit(int(exc.exit_code))
         context = getattr(exc, "ctx", None)

@@ -11,7 +11,7 @@ from slocli.runtime import CommonOptions, Runtime, build_runtime
 
 
 def command_line(ctx: typer.Context) -> list[str]:
-    """The command as run, rebuilt from parsed options, for evidence bundles."""
+    """Rebuild the command as run from its parsed options, for evidence bundles."""
     words = ["slo", *ctx.command_path.split()[1:]]
     positional = {
         param.name

@@ -68,7 +68,7 @@ def misses(
 ) -> None:
     """List the requests and queue entries that missed their objective.
 
-    A miss is an API request slower than the latency objective or answered with
+    A miss is an API request slower than the latency objective or one that returned
     a failing code, or a queue entry slower than its entry type's objective.
     Misses come from Loki; beside each count stands Prometheus' count of bad
     events for the same window. Default window: --since 24h.

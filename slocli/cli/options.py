@@ -90,7 +90,7 @@ ReplayOption = Annotated[
     str | None,
     typer.Option(
         "--replay",
-        help="Answer from an evidence bundle instead of the network; the clock is "
+        help="Take responses from an evidence bundle instead of the network; the clock is "
         "pinned to the time of recording.",
         metavar="FILE",
         show_default=False,

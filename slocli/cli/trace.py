@@ -44,8 +44,8 @@ def trace(
 ) -> None:
     """Show one timeline of a request: its log lines, queue entries and spans.
 
-    Log lines come from Loki, matched on the context key field; traces come from
-    Tempo, by the trace ids in those lines, or by a TraceQL search on the
+    Log lines come from Loki, matched on the context key field. Traces come from
+    Tempo by the trace ids in those lines, or by a TraceQL search on the
     context-key span attribute when lines carry no trace id. Default window:
     --since 7d.
     """

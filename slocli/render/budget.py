@@ -18,6 +18,7 @@ from slocli.render.common import (
     Column,
     count_text,
     fit_table,
+    hidden_columns_note,
     number,
     percent,
     plain,
@@ -108,7 +109,7 @@ COLUMNS = [
 ]
 
 
-# Which columns give way first on a narrow terminal: 0 stays, higher goes first.
+# Hiding order on a narrow terminal: 0 is never hidden, higher numbers go first.
 COLUMN_PRIORITY = {
     "TARGET": 3,
     "SLI": 2,
@@ -125,7 +126,7 @@ def _alert_lines(report: BudgetReport) -> list[str]:
     lines = []
     for objective in report.objectives:
         for alert in objective.alerts:
-            # Without traffic every pair is unknown; the status already says so.
+            # Without traffic every pair is unknown, and the status already shows it.
             if alert.state == "not firing" or objective.status.state == "no data":
                 continue
             lines.append(
@@ -178,12 +179,7 @@ def render_table(report: BudgetReport, console: Console) -> None:
     console.print()
     console.print(table)
     if hidden:
-        console.print(
-            plain(
-                f"Hidden at this width: {', '.join(hidden)}; widen the terminal or "
-                "use -o json"
-            )
-        )
+        console.print(hidden_columns_note(hidden))
     lines = _alert_lines(report) + [f"note: {n}" for n in report.notes]
     lines.append(
         f"Alert pairs: {report.alert_preset}; EMPTY IN is the time until the budget "

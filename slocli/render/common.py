@@ -1,4 +1,4 @@
-"""Helpers shared by the renderers: consoles, time and number formats, JSON."""
+"""Helpers shared by the renderers: consoles, time and number formats, JSON, tables."""
 
 from __future__ import annotations
 
@@ -127,34 +127,45 @@ class Column:
         return max([len(self.header), *(cell.cell_len for cell in self.cells)])
 
 
+def table_width(columns: list[Column]) -> int:
+    """Return the cells a row of these columns needs, fold columns at their shrink_to."""
+    widths = [
+        min(c.width, c.shrink_to) if c.fold and c.shrink_to else c.width
+        for c in columns
+    ]
+    # Two cells of padding between columns, none at the edges.
+    return sum(widths) + 2 * (len(columns) - 1)
+
+
+def hidden_columns_note(hidden: list[str]) -> Text:
+    """Name the columns `fit_table` hid, and how to see them."""
+    return plain(
+        f"Hidden at this width: {', '.join(hidden)}; widen the terminal or use -o json"
+    )
+
+
 def fit_table(
     columns: list[Column], width: int, row_styles: list[str | None]
 ) -> tuple[Table, list[str]]:
     """Build a table that fits `width`, hiding low-priority columns if it must.
 
     Returns the table and the headers of the hidden columns, so the caller can
-    say what is missing. Kept columns never truncate: numbers, times and ids
-    keep their full text, and only `fold` columns wrap.
+    say what is missing. Kept columns are not truncated (numbers, times and ids
+    keep their full text, and only `fold` columns wrap) unless the columns that
+    are never hidden do not fit on their own.
     """
-    shown = list(columns)
+    visible = list(columns)
     hidden: list[str] = []
 
-    def total() -> int:
-        # Two cells of padding between columns, none at the edges.
-        return sum(
-            min(c.width, c.shrink_to) if c.fold and c.shrink_to else c.width
-            for c in shown
-        ) + 2 * (len(shown) - 1)
-
-    while total() > width:
-        candidates = [c for c in shown if c.priority > 0]
+    while table_width(visible) > width:
+        candidates = [c for c in visible if c.priority > 0]
         if not candidates:
             break
-        drop = max(candidates, key=lambda c: (c.priority, shown.index(c)))
-        shown.remove(drop)
+        drop = max(candidates, key=lambda c: (c.priority, visible.index(c)))
+        visible.remove(drop)
         hidden.append(drop.header)
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in shown:
+    for column in visible:
         table.add_column(
             column.header,
             justify=column.justify,
@@ -163,12 +174,12 @@ def fit_table(
             min_width=None if column.fold else column.width,
         )
     for index, style in enumerate(row_styles):
-        table.add_row(*(column.cells[index] for column in shown), style=style)
+        table.add_row(*(column.cells[index] for column in visible), style=style)
     return table, [h for h in (c.header for c in columns) if h in hidden]
 
 
 def window_json(window: TimeWindow, input_zone: str) -> dict[str, Any]:
-    """The `window` object of every JSON document: UTC edges and the --tz zone."""
+    """Build the `window` object of every JSON document: UTC edges and the --tz zone."""
     return {
         "start": rfc3339(window.start),
         "end": rfc3339(window.end),

@@ -14,6 +14,7 @@ from slocli.render.common import (
     Column,
     count_text,
     fit_table,
+    hidden_columns_note,
     number,
     plain,
     rfc3339,
@@ -136,12 +137,7 @@ def render_table(report: MissReport, console: Console) -> None:
     hidden_all = list(dict.fromkeys(hidden + hidden_entries))
     if hidden_all:
         console.print()
-        console.print(
-            plain(
-                f"Hidden at this width: {', '.join(hidden_all)}; widen the terminal "
-                "or use -o json"
-            )
-        )
+        console.print(hidden_columns_note(hidden_all))
 
     console.print()
     for line in footer_lines(report):

@@ -5,17 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from slocli.collect import TimelineResult
-from slocli.core.timeline import TimelineRow
+from slocli.core.timeline import Timeline, TimelineRow
 from slocli.render.common import (
     Column,
     fit_table,
+    hidden_columns_note,
     number,
     plain,
     rfc3339,
     seconds_text,
+    table_width,
     to_json,
     window_json,
 )
@@ -61,6 +64,53 @@ def _status_text(row: TimelineRow) -> str:
     return "/".join(dict.fromkeys(parts)) or "-"
 
 
+def _step_names(rows: list[TimelineRow]) -> list[Text]:
+    names: list[Text] = []
+    for row in rows:
+        marker = {"span": "", "log": "log: ", "placeholder": ""}[row.kind]
+        name = plain(f"{'  ' * row.depth}{marker}{row.name}")
+        if row.longest:
+            # In the step column, which folds rather than crops, so a narrow
+            # terminal still shows it.
+            name.append("  <- longest")
+        if row.kind == "log":
+            name.stylize("italic")
+        names.append(name)
+    return names
+
+
+def _table(timeline: Timeline, console_width: int) -> tuple[Table, list[str]]:
+    """Build the waterfall table; returns it and the headers it had to hide."""
+    rows = timeline.rows
+    start, end = timeline.start_ns, timeline.end_ns
+    columns = [
+        Column(
+            "OFFSET",
+            [Text("+" + seconds_text((r.start_ns - start) / 1e9)) for r in rows],
+            "right",
+        ),
+        Column("STEP", _step_names(rows), fold=True, shrink_to=40),
+        Column("SERVICE", [plain(r.service or "") for r in rows], priority=3),
+        Column(
+            "DURATION",
+            [
+                Text(seconds_text(r.duration_s) if r.end_ns > r.start_ns else "-")
+                for r in rows
+            ],
+            "right",
+        ),
+        Column("CODE", [plain(_status_text(r)) for r in rows], priority=2),
+    ]
+    # The bar takes what the other columns leave, between 10 and BAR_WIDTH cells.
+    width = max(10, min(BAR_WIDTH, console_width - table_width(columns) - 2))
+    columns.append(
+        Column("", [Text(bar(r, start, end, width)) for r in rows], priority=1)
+    )
+    return fit_table(
+        columns, console_width, ["bold" if r.longest else None for r in rows]
+    )
+
+
 def render_table(result: TimelineResult, console: Console) -> None:
     timeline = result.timeline
     start, end = timeline.start_ns, timeline.end_ns
@@ -83,52 +133,11 @@ def render_table(result: TimelineResult, console: Console) -> None:
             f"Timeline from {rfc3339(start)} to {rfc3339(end)} "
             f"({seconds_text((end - start) / 1e9)})"
         )
-    rows = timeline.rows
-    names: list[Text] = []
-    for row in rows:
-        marker = {"span": "", "log": "log: ", "placeholder": ""}[row.kind]
-        name = plain(f"{'  ' * row.depth}{marker}{row.name}")
-        if row.longest:
-            # In the step column, which folds rather than crops, so a narrow
-            # terminal still shows it.
-            name.append("  <- longest")
-        if row.kind == "log":
-            name.stylize("italic")
-        names.append(name)
-    columns = [
-        Column(
-            "OFFSET",
-            [Text("+" + seconds_text((r.start_ns - start) / 1e9)) for r in rows],
-            "right",
-        ),
-        Column("STEP", names, fold=True, shrink_to=40),
-        Column("SERVICE", [plain(r.service or "") for r in rows], priority=3),
-        Column(
-            "DURATION",
-            [
-                Text(seconds_text(r.duration_s) if r.end_ns > r.start_ns else "-")
-                for r in rows
-            ],
-            "right",
-        ),
-        Column("CODE", [plain(_status_text(r)) for r in rows], priority=2),
-    ]
-    # The bar takes what the other columns leave, between 10 and BAR_WIDTH cells.
-    others = sum(min(c.width, 40) if c.fold else c.width for c in columns)
-    width = max(10, min(BAR_WIDTH, console.width - others - 2 * len(columns)))
-    columns.append(
-        Column("", [Text(bar(r, start, end, width)) for r in rows], priority=1)
-    )
-    table, hidden = fit_table(
-        columns, console.width, ["bold" if r.longest else None for r in rows]
-    )
+    table, hidden = _table(timeline, console.width)
     console.print()
     console.print(table)
     if hidden:
-        shown = ", ".join(h or "time bars" for h in hidden)
-        console.print(
-            plain(f"Hidden at this width: {shown}; widen the terminal or use -o json")
-        )
+        console.print(hidden_columns_note([h or "time bars" for h in hidden]))
     notes = list(result.notes)
     for info in timeline.traces:
         if info.note:

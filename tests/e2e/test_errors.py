@@ -51,7 +51,7 @@ def test_credentials_never_printed(slo: SloRunner, stack: Stack) -> None:
 
 def test_unset_url_is_configuration_error(slo: SloRunner) -> None:
     run = slo(["trace", "k-1", "--to", END], env={"TEMPO_ADDR": None})
-    # Loki answers first; the missing Tempo URL is reported before any search.
+    # Loki returns no lines, and the missing Tempo URL is reported before any search.
     assert run.exit_code in (2, 4)
 
 
